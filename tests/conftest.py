@@ -1,0 +1,60 @@
+"""Shared fixtures for the template's tests: baking the template into temporary folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+
+# Every supported variation of the answers. The infrastructure options are stack parameters, not
+# prompts, so the variations are about identity: regions of each inference-profile geography and
+# answers that are awkward to render (quotes, backslashes, unicode, Jinja-looking text).
+VARIATIONS: dict[str, dict[str, str]] = {
+    "default": {},
+    "eu": {"aws_region": "eu-west-1", "project_name": "Support Bot"},
+    "apac": {"aws_region": "ap-southeast-2", "project_name": "Helpdesk Assistant"},
+    "tricky": {
+        "project_name": "Bob's \"Quoted\" Bot \\ Ünïcödé {{ 7 * 7 }}",
+        "project_slug": "bobs-bot",
+        "description": "Says \"hi\" with a backslash \\ and a {% raw %}{{ brace }}{% endraw %}",
+        "author": "Zoë O'Brien <zoe@example.com>",
+        "github_repository": "Acme-Corp/bobs.bot_v2",
+    },
+}
+
+
+Baker = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def bake(tmp_path_factory: pytest.TempPathFactory) -> Baker:
+    """Return a function that bakes the template with extra answers and returns the project dir.
+
+    Bakes are cached per set of answers for the whole test session: baking is cheap, but the
+    checks that follow (uv sync, image builds) are not, and they never modify the baked tree.
+    """
+    cache: dict[str, Path] = {}
+
+    def _bake(**answers: Any) -> Path:
+        key = repr(sorted(answers.items()))
+        if key not in cache:
+            out = tmp_path_factory.mktemp("bake")
+            cache[key] = Path(
+                cookiecutter(
+                    str(TEMPLATE_ROOT), no_input=True, output_dir=str(out), extra_context=answers
+                )
+            )
+        return cache[key]
+
+    return _bake
+
+
+@pytest.fixture(scope="session")
+def default_project(bake: Baker) -> Path:
+    """The project baked with every default answer."""
+    return bake()
