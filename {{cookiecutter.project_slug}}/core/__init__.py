@@ -1,0 +1,1 @@
+"""The chatbot, independent of Streamlit: configuration, session store, models and one chat turn."""
