@@ -38,9 +38,10 @@ GITHUB_REPO_RE = re.compile(
 )
 REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 # An inference profile id ("us.amazon.nova-lite-v1:0") or a foundation model id
-# ("amazon.nova-lite-v1:0"): optional geography prefix, provider, model name, optional version.
+# ("amazon.nova-lite-v1:0"): optional geography prefix, provider, model name, optional version
+# and context-window suffixes ("...-v1:0:200k").
 MODEL_ID_RE = re.compile(
-    r"^(?:(?:us|eu|apac|global|jp|au|ca|us-gov)\.)?[a-z0-9-]+\.[a-z0-9][a-z0-9.-]*(?::\d+)?$"
+    r"^(?:(?:us|eu|apac|global|jp|au|ca|us-gov)\.)?[a-z0-9-]+\.[a-z0-9][a-z0-9-]*(?::[0-9a-z]+){0,2}$"
 )
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 

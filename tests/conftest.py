@@ -9,24 +9,9 @@ from typing import Any
 import pytest
 from cookiecutter.main import cookiecutter
 
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+from tests.bakery import TEMPLATE_ROOT, VARIATIONS
 
-# Every supported variation of the answers. The infrastructure options are stack parameters, not
-# prompts, so the variations are about identity: regions of each inference-profile geography and
-# answers that are awkward to render (quotes, backslashes, unicode, Jinja-looking text).
-VARIATIONS: dict[str, dict[str, str]] = {
-    "default": {},
-    "eu": {"aws_region": "eu-west-1", "project_name": "Support Bot"},
-    "apac": {"aws_region": "ap-southeast-2", "project_name": "Helpdesk Assistant"},
-    "tricky": {
-        "project_name": "Bob's \"Quoted\" Bot \\ Ünïcödé {{ 7 * 7 }}",
-        "project_slug": "bobs-bot",
-        "description": "Says \"hi\" with a backslash \\ and a {% raw %}{{ brace }}{% endraw %}",
-        "author": "Zoë O'Brien <zoe@example.com>",
-        "github_repository": "Acme-Corp/bobs.bot_v2",
-    },
-}
-
+__all__ = ["TEMPLATE_ROOT", "VARIATIONS", "Baker"]
 
 Baker = Callable[..., Path]
 
