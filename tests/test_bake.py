@@ -1,0 +1,107 @@
+"""Every supported variation bakes into a clean tree: right files, no template leftovers, and every
+file still parses in its own language whatever the answers contained."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.bakery import TEMPLATE_ROOT, VARIATIONS
+
+TEMPLATE_DIR = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
+
+# Jinja that should have been rendered away. A bare "{{" is not listed: answers may contain braces
+# (the tricky variation does) and GitHub's "${{ }}" must survive.
+LEFTOVER_RE = re.compile(r"\{\{\s*cookiecutter|cookiecutter\.|\{%|%\}|\{#-?\s")
+
+
+def baked_files(project: Path) -> list[Path]:
+    return sorted(p for p in project.rglob("*") if p.is_file())
+
+
+class _AnyTagLoader(yaml.SafeLoader):
+    """Parses YAML with CloudFormation's short-form tags (!Ref, !Sub, ...) as plain data."""
+
+
+def _construct_any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)  # type: ignore[arg-type]
+
+
+_AnyTagLoader.add_multi_constructor("!", _construct_any_tag)
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATIONS))
+def test_no_template_syntax_is_left_over(bake, variation: str) -> None:
+    project = bake(**VARIATIONS[variation])
+
+    leftovers = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for path in baked_files(project)
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+        if LEFTOVER_RE.search(line)
+    ]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATIONS))
+def test_github_expressions_survive_rendering(bake, variation: str) -> None:
+    """Each `${{ }}` in a template file is still there, unchanged in number, after baking."""
+    project = bake(**VARIATIONS[variation])
+    sources = [p for p in TEMPLATE_DIR.rglob("*") if p.is_file() and "${{" in p.read_text()]
+    assert sources, "the template has GitHub expressions in its workflows"
+
+    for source in sources:
+        baked = project / source.relative_to(TEMPLATE_DIR)
+        expected = source.read_text().count("${{")
+        assert baked.read_text().count("${{") == expected, baked
+        assert "${{ }}" not in baked.read_text(), f"an expression was emptied in {baked}"
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATIONS))
+def test_every_file_parses_in_its_own_language(bake, variation: str) -> None:
+    project = bake(**VARIATIONS[variation])
+
+    for path in baked_files(project):
+        text = path.read_text()
+        if path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+        elif path.suffix == ".toml" or path.name == "uv.lock":
+            tomllib.loads(text)
+        elif path.suffix in {".yml", ".yaml"}:
+            yaml.load(text, Loader=_AnyTagLoader)
+        elif path.suffix == ".json":
+            json.loads(text)
+
+
+def test_free_text_answers_arrive_verbatim(bake) -> None:
+    """Quotes, backslashes, unicode and braces reach every file exactly as typed."""
+    answers = VARIATIONS["tricky"]
+    project = bake(**answers)
+    # cookiecutter renders --no-input answers once, so "{{ 7 * 7 }}" in the name arrives as "49".
+    name = answers["project_name"].replace("{{ 7 * 7 }}", "49")
+    description = answers["description"].replace("{% raw %}", "").replace("{% endraw %}", "")
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == answers["project_slug"]
+    assert pyproject["project"]["description"] == description
+    readme = (project / "README.md").read_text()
+    assert readme.startswith(f"# {name}\n")
+    assert description in readme
+
+
+def test_the_lock_matches_the_baked_project_name(bake) -> None:
+    project = bake(**VARIATIONS["tricky"])
+
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    names = {package["name"] for package in lock["package"]}
+    assert VARIATIONS["tricky"]["project_slug"] in names
