@@ -86,9 +86,7 @@ def problems(answers: dict[str, str]) -> list[str]:
             f"aws_region: {answers['aws_region']!r} is not an AWS region code such as "
             "'us-east-1' or 'eu-west-1'"
         )
-    if len(answers["bedrock_model_id"]) > 128 or not MODEL_ID_RE.match(
-        answers["bedrock_model_id"]
-    ):
+    if len(answers["bedrock_model_id"]) > 128 or not MODEL_ID_RE.match(answers["bedrock_model_id"]):
         found.append(
             f"bedrock_model_id: {answers['bedrock_model_id']!r} is not a Bedrock model or "
             "inference profile id such as 'us.amazon.nova-lite-v1:0'"
@@ -101,7 +99,9 @@ def main() -> int:
     for line in errors:
         print(f"ERROR: {line}", file=sys.stderr)
     if errors:
-        print("Nothing was generated. Run cookiecutter again with corrected answers.", file=sys.stderr)
+        print(
+            "Nothing was generated. Run cookiecutter again with corrected answers.", file=sys.stderr
+        )
     return 1 if errors else 0
 
 

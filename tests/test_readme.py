@@ -1,0 +1,53 @@
+"""The template README's two commands (generate a project; run every test) stay true."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from tests.bakery import TEMPLATE_ROOT
+
+README = (TEMPLATE_ROOT / "README.md").read_text()
+PUBLISHED_TEMPLATE = "gh:ORG/cookiecutter-stateful-streamlit"
+
+
+def command_between(marker: str) -> str:
+    """The single shell command in the fenced block between ``<!-- readme:marker -->`` markers."""
+    block = r"```bash\n(?P<command>[^\n]+)\n```"
+    match = re.search(rf"<!-- readme:{marker} -->\s*{block}\s*<!-- /readme:{marker} -->", README)
+    assert match, f"README has no single-command block marked readme:{marker}"
+    return match["command"]
+
+
+def test_the_generate_command_generates_a_project(tmp_path: Path) -> None:
+    command = command_between("generate")
+    assert PUBLISHED_TEMPLATE in command
+    # Same command, pointed at this checkout instead of GitHub, non-interactive, and offline: uv
+    # serves cookiecutter from the cache that installing the test environment filled.
+    argv = [
+        str(TEMPLATE_ROOT) if arg == PUBLISHED_TEMPLATE else arg for arg in shlex.split(command)
+    ]
+    result = subprocess.run(
+        [*argv, "--no-input", "-o", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "UV_OFFLINE": "1"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "company-chat" / "app.py").is_file()
+    assert "uv run streamlit run app.py" in result.stdout
+
+
+def test_the_test_command_is_what_ci_runs() -> None:
+    assert command_between("test") == "bash .ci/run"
+    ci_script = (TEMPLATE_ROOT / ".ci" / "run").read_text()
+    last_command = [
+        line for line in ci_script.splitlines() if line.strip() and not line.startswith("#")
+    ][-1]
+    assert last_command == "uv run pytest"
+    assert "`uv run pytest`" in README
