@@ -1,0 +1,223 @@
+"""The Streamlit page: widgets and layout only; the chatbot itself lives in core/.
+
+Where things are:
+- settings (environment variables): core/config.py
+- conversations on disk (EFS on AWS): core/sessions.py
+- Bedrock and the offline echo model: core/llm.py
+- one question and its streamed answer, stored as they happen: core/chat.py
+- the browser's session key (localStorage): browser_session.py
+
+``st.session_state`` holds only UI state (which conversation is open, a pending delete); the
+conversation itself is read from the store on every run, so any replica can serve any run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import streamlit as st
+
+import browser_session
+from core import llm
+from core.chat import ChatTurn
+from core.config import PROJECT_NAME, ConfigError, Settings, load_settings
+from core.messages import Message
+from core.sessions import ConversationSummary, CorruptConversationError, SessionStore
+
+# st.session_state keys (UI state only).
+OPEN = "open_conversation"  # id of the open conversation; None = a new one, not stored yet
+CONFIRM_DELETE = "confirm_delete"  # id of the conversation waiting for delete confirmation
+NOTICE = "notice"  # a message for the next run, e.g. after a delete
+MODEL = "model_id"  # the model picker's value
+
+
+@st.cache_resource(show_spinner=False)
+def load_app() -> tuple[Settings, SessionStore, llm.Provider]:
+    """Settings, store and provider, built once per process and shared by every browser session.
+
+    A ``ConfigError`` is not cached: it is raised again on the next run, after the fix.
+    """
+    settings = load_settings()
+    return settings, SessionStore(settings.sessions_dir), llm.make_provider(settings)
+
+
+# --- UI state changes (button callbacks: they run before the next script run) ------------------
+
+
+def open_conversation(conversation_id: str | None) -> None:
+    st.session_state[OPEN] = conversation_id
+    st.session_state[CONFIRM_DELETE] = None
+
+
+def ask_to_delete(conversation_id: str) -> None:
+    st.session_state[CONFIRM_DELETE] = conversation_id
+
+
+def cancel_delete() -> None:
+    st.session_state[CONFIRM_DELETE] = None
+
+
+def delete_conversation(
+    store: SessionStore, session_key: str, summary: ConversationSummary
+) -> None:
+    """Soft delete: the store moves the file to its trash area; nothing is erased."""
+    store.delete_conversation(session_key, summary.id)
+    st.session_state[CONFIRM_DELETE] = None
+    if st.session_state.get(OPEN) == summary.id:
+        st.session_state[OPEN] = None
+    st.session_state[NOTICE] = f"Deleted “{summary.title}”."
+
+
+# --- Rendering ----------------------------------------------------------------------------------
+
+
+def choose_open_conversation(conversations: list[ConversationSummary]) -> str | None:
+    """The conversation to show: the one picked in this tab if it still exists, else the newest.
+
+    After a reload the tab's UI state is gone, so the most recently updated conversation opens:
+    that is the one the user was just in.
+    """
+    ids = {summary.id for summary in conversations}
+    if OPEN in st.session_state:
+        picked = st.session_state[OPEN]
+        if picked is None or picked in ids:
+            return picked
+    newest = conversations[0].id if conversations else None
+    st.session_state[OPEN] = newest
+    return newest
+
+
+def render_message(message: Message) -> None:
+    with st.chat_message(message.role):
+        if message.content:
+            st.markdown(message.content)
+        render_outcome(message)
+
+
+def render_outcome(message: Message) -> None:
+    """Below an assistant reply: which model wrote it, and why it is missing or incomplete."""
+    if message.role != "assistant":
+        return
+    if message.incomplete and not message.content:
+        st.error(f"No reply. {message.error or ''}".strip())
+    elif message.incomplete:
+        st.warning(f"Incomplete reply: the text above is what arrived. {message.error or ''}")
+    if message.model:
+        st.caption(message.model)
+
+
+def render_conversation_list(
+    store: SessionStore,
+    session_key: str,
+    conversations: list[ConversationSummary],
+    open_id: str | None,
+) -> None:
+    st.subheader("Conversations")
+    if not conversations:
+        st.caption("Nothing stored yet: your first message starts one.")
+    for summary in conversations:
+        title_col, delete_col = st.columns([5, 1], vertical_alignment="center")
+        title_col.button(
+            summary.title,
+            key=f"open-{summary.id}",
+            type="primary" if summary.id == open_id else "secondary",
+            width="stretch",
+            on_click=open_conversation,
+            args=(summary.id,),
+        )
+        delete_col.button(
+            "🗑",
+            key=f"delete-{summary.id}",
+            help="Delete this conversation",
+            on_click=ask_to_delete,
+            args=(summary.id,),
+        )
+        if st.session_state.get(CONFIRM_DELETE) == summary.id:
+            st.warning(
+                f"Delete “{summary.title}”? It leaves this list; the server keeps the file in its "
+                "trash area, so an administrator can still restore it."
+            )
+            yes_col, no_col = st.columns(2)
+            yes_col.button(
+                "Delete",
+                key=f"confirm-delete-{summary.id}",
+                type="primary",
+                on_click=delete_conversation,
+                args=(store, session_key, summary),
+            )
+            no_col.button("Cancel", key=f"cancel-delete-{summary.id}", on_click=cancel_delete)
+
+
+def render_server_info(session_key: str) -> None:
+    """Which task rendered this page and which session it serves: support and the end-to-end test
+    read these two lines (keep their exact form)."""
+    st.divider()
+    st.text(f"Server: {socket.gethostname()} · pid {os.getpid()}")
+    st.text(f"Session: {session_key}")
+
+
+def main() -> None:
+    st.set_page_config(page_title=PROJECT_NAME, page_icon="💬")
+    try:
+        settings, store, provider = load_app()
+    except ConfigError as error:
+        st.error(f"The app is misconfigured and cannot start.\n\n{error}")
+        st.stop()
+
+    session_key = browser_session.current_session_key(browser_session.make_key_store())
+    open_id = choose_open_conversation(store.list_conversations(session_key))
+
+    with st.sidebar:
+        model_id = st.selectbox("Model", settings.model_ids, key=MODEL)
+        st.button(
+            "New conversation",
+            icon=":material/add:",
+            width="stretch",
+            on_click=open_conversation,
+            args=(None,),
+        )
+
+    st.title(PROJECT_NAME)
+    if settings.provider_notice:
+        st.info(settings.provider_notice)
+    if notice := st.session_state.pop(NOTICE, None):
+        st.success(notice)
+
+    history: list[Message] = []
+    if open_id is not None:
+        try:
+            history = store.read_messages(session_key, open_id)
+        except CorruptConversationError as error:
+            kept_as = error.quarantined_to.name
+            st.error(
+                "This conversation could not be read, so a fresh one was started. Nothing was "
+                f"deleted: the damaged file was kept aside on the server ({kept_as})."
+            )
+            open_id = None
+            st.session_state[OPEN] = None
+    for message in history:
+        render_message(message)
+
+    if prompt := st.chat_input("Your message"):
+        if open_id is None:
+            open_id = store.create_conversation(session_key)
+            st.session_state[OPEN] = open_id
+        turn = ChatTurn(store, session_key, open_id, history, prompt, provider, model_id)
+        render_message(turn.user_message)
+        with st.chat_message("assistant"):
+            stream = turn.stream()
+            try:
+                st.write_stream(stream)
+            finally:
+                stream.close()  # if Streamlit stopped reading, this stores the partial reply
+            if turn.reply is not None:
+                render_outcome(turn.reply)
+
+    # Rendered last so a conversation started or renamed by this run is already listed.
+    with st.sidebar:
+        render_conversation_list(store, session_key, store.list_conversations(session_key), open_id)
+        render_server_info(session_key)
+
+
+main()

@@ -1,0 +1,236 @@
+"""The page, driven by Streamlit's AppTest: no browser, no server, no AWS.
+
+The browser's localStorage is a ``FakeBrowser`` (the real component waits for a browser that
+AppTest does not have); conversations go to a temporary SESSIONS_DIR through the real store; the
+model is the echo provider unless a test swaps in a failing one. A "reload" is a new AppTest with
+the same browser and the same SESSIONS_DIR: exactly what survives a page reload in real life.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import browser_session
+from core import llm
+from core.llm import AccessDeniedError, ThrottledError
+from tests.fakes import FakeBrowser, ScriptedProvider
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+MODEL_A = "us.amazon.nova-lite-v1:0"
+MODEL_B = "us.amazon.nova-pro-v1:0"
+
+Page = Callable[[], AppTest]
+
+
+@pytest.fixture
+def sessions_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "sessions"
+    monkeypatch.setenv("SESSIONS_DIR", str(path))
+    monkeypatch.setenv("LLM_PROVIDER", "echo")
+    monkeypatch.setenv("BEDROCK_MODEL_IDS", f"{MODEL_A},{MODEL_B}")
+    # Settings, store and provider are cached per process; each test brings its own environment.
+    st.cache_resource.clear()
+    yield path
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> FakeBrowser:
+    fake = FakeBrowser()
+    monkeypatch.setattr(browser_session, "make_key_store", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def open_page(sessions_dir: Path, browser: FakeBrowser) -> Page:
+    """Open (or reload) the page in the fake browser and check the run raised nothing."""
+
+    def _open() -> AppTest:
+        page = AppTest.from_file(str(APP), default_timeout=30)
+        page.run()
+        assert not page.exception, page.exception
+        return page
+
+    return _open
+
+
+def send(page: AppTest, text: str) -> AppTest:
+    page.chat_input[0].set_value(text).run()
+    assert not page.exception, page.exception
+    return page
+
+
+def transcript(page: AppTest) -> list[tuple[str, str]]:
+    """(role, text) of every chat message on the page."""
+    return [
+        (message.name, " ".join(block.value for block in message.markdown))
+        for message in page.chat_message
+    ]
+
+
+def sidebar_texts(page: AppTest) -> list[str]:
+    return [element.value for element in page.sidebar.text]
+
+
+def conversation_titles(page: AppTest) -> list[str]:
+    return [b.label for b in page.sidebar.button if (b.key or "").startswith("open-")]
+
+
+def session_shown(page: AppTest) -> str:
+    (line,) = [t for t in sidebar_texts(page) if t.startswith("Session: ")]
+    return line.removeprefix("Session: ")
+
+
+def test_first_visit_mints_a_session_key_and_shows_where_it_runs(
+    open_page: Page, browser: FakeBrowser
+) -> None:
+    page = open_page()
+    key = browser.stored
+    assert isinstance(key, str)
+    assert uuid.UUID(key).version == 4
+    assert session_shown(page) == key
+    assert any(re.fullmatch(r"Server: \S+ · pid \d+", t) for t in sidebar_texts(page))
+    assert page.title[0].value
+    assert "echo model" in page.info[0].value
+    assert transcript(page) == []
+
+
+def test_a_message_gets_a_streamed_reply_that_survives_a_reload(
+    open_page: Page, browser: FakeBrowser
+) -> None:
+    page = send(open_page(), "Hello there")
+    expected = [("user", "Hello there"), ("assistant", f"Echo from {MODEL_A}: Hello there")]
+    assert transcript(page) == expected
+    assert conversation_titles(page) == ["Hello there"]
+
+    reloaded = open_page()
+    assert transcript(reloaded) == expected
+    assert session_shown(reloaded) == browser.stored
+    assert conversation_titles(reloaded) == ["Hello there"]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not-a-uuid",
+        ["0f8fad5b-d9cb-469f-a165-70867728950e"],
+        {"key": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+        42,
+        "6ba7b810-9dad-11d1-80b4-00c04fd430c8",  # a uuid1: valid uuid, wrong version
+        "../../etc/passwd",
+    ],
+)
+def test_anything_but_a_uuid4_starts_a_new_session(
+    open_page: Page, browser: FakeBrowser, stored: object
+) -> None:
+    browser.stored = stored
+    page = open_page()
+    key = session_shown(page)
+    assert uuid.UUID(key).version == 4
+    assert browser.writes[-1] == key
+
+
+def test_switching_model_changes_who_answers(open_page: Page) -> None:
+    page = open_page()
+    page.sidebar.selectbox(key="model_id").set_value(MODEL_B).run()
+    send(page, "Which model?")
+    assert transcript(page)[-1] == ("assistant", f"Echo from {MODEL_B}: Which model?")
+    assert MODEL_B in [caption.value for caption in page.caption]
+
+
+def test_new_conversation_then_switch_back(open_page: Page) -> None:
+    page = send(open_page(), "First topic")
+    page.sidebar.button[0].click().run()  # "New conversation"
+    assert transcript(page) == []
+    send(page, "Second topic")
+    assert conversation_titles(page) == ["Second topic", "First topic"]
+
+    first = next(b for b in page.sidebar.button if b.label == "First topic")
+    first.click().run()
+    assert transcript(page)[0] == ("user", "First topic")
+
+    # A reload opens the conversation used last.
+    assert transcript(open_page())[0] == ("user", "Second topic")
+
+
+def test_delete_asks_first_and_keeps_the_data(open_page: Page, sessions_dir: Path) -> None:
+    page = send(open_page(), "Remember the milk")
+    (open_button,) = [b for b in page.sidebar.button if b.label == "Remember the milk"]
+    conversation_id = (open_button.key or "").removeprefix("open-")
+
+    page.sidebar.button(key=f"delete-{conversation_id}").click().run()
+    assert "Delete “Remember the milk”?" in page.sidebar.warning[0].value
+    page.sidebar.button(key=f"cancel-delete-{conversation_id}").click().run()
+    assert conversation_titles(page) == ["Remember the milk"]
+
+    page.sidebar.button(key=f"delete-{conversation_id}").click().run()
+    page.sidebar.button(key=f"confirm-delete-{conversation_id}").click().run()
+    assert not page.exception
+    assert conversation_titles(page) == []
+    assert transcript(page) == []
+    assert "Deleted" in page.success[0].value
+    assert conversation_titles(open_page()) == []
+    # Soft delete: the words are still on disk, out of the user's sight.
+    stored = [p for p in sessions_dir.rglob("*") if p.is_file()]
+    assert any("Remember the milk" in p.read_text(errors="replace") for p in stored)
+
+
+def test_an_error_mid_reply_keeps_the_partial_text_marked_incomplete(
+    open_page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = ScriptedProvider(["Half an "], ThrottledError("Amazon Bedrock is throttling."))
+    monkeypatch.setattr(llm, "make_provider", lambda settings: failing)
+    page = send(open_page(), "Tell me everything")
+    assert transcript(page)[-1] == ("assistant", "Half an")
+    assert "Incomplete reply" in page.warning[0].value
+    assert "Amazon Bedrock is throttling." in page.warning[0].value
+
+    reloaded = open_page()
+    assert transcript(reloaded) == [("user", "Tell me everything"), ("assistant", "Half an")]
+    assert "Incomplete reply" in reloaded.warning[0].value
+
+
+def test_access_denied_explains_the_fix_on_the_page(
+    open_page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denied = ScriptedProvider([], AccessDeniedError("Enable it in the Amazon Bedrock console."))
+    monkeypatch.setattr(llm, "make_provider", lambda settings: denied)
+    page = send(open_page(), "Hi")
+    assert "Enable it in the Amazon Bedrock console." in page.error[0].value
+    assert transcript(page)[0] == ("user", "Hi")  # the question is kept
+
+
+def test_a_corrupt_conversation_starts_a_fresh_one(open_page: Page, sessions_dir: Path) -> None:
+    send(open_page(), "Soon unreadable")
+    # Damage the conversation's message file (the one holding the reply's text).
+    (damaged,) = [
+        p for p in sessions_dir.rglob("*") if p.is_file() and "Echo from" in p.read_text()
+    ]
+    damaged.write_text("this is not JSON\n{also broken\n" * 3)
+
+    page = open_page()
+    assert "could not be read" in page.error[0].value
+    assert transcript(page) == []
+    send(page, "Fresh start")
+    assert transcript(page)[0] == ("user", "Fresh start")
+    # Nothing was deleted: the damaged text is still somewhere under SESSIONS_DIR.
+    assert any(
+        "this is not JSON" in p.read_text(errors="replace")
+        for p in sessions_dir.rglob("*")
+        if p.is_file()
+    )
+
+
+def test_a_configuration_error_is_explained(
+    open_page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HISTORY_MAX_MESSAGES", "many")
+    page = AppTest.from_file(str(APP), default_timeout=30).run()
+    assert "HISTORY_MAX_MESSAGES='many'" in page.error[0].value
