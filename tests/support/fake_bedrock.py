@@ -9,7 +9,7 @@ difference (signatures are not checked: any static fake credentials do).
 The wire format is ``application/vnd.amazon.eventstream``: a sequence of binary messages, each
 
     prelude:  total length (uint32 BE) | headers length (uint32 BE) | CRC32 of those 8 bytes
-    headers:  name length (uint8) | name | value type (uint8, 7 = string) | length (uint16 BE) | value
+    headers:  name length (uint8) | name | type (uint8, 7 = string) | length (uint16 BE) | value
     payload:  the event as JSON
     trailer:  CRC32 of everything before it
 
