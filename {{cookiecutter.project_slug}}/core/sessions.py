@@ -1,31 +1,847 @@
 """Conversation store on a directory: an EFS mount on AWS, a plain folder on a laptop.
 
-CONTRACT (filled in by the sessions work; the UI and chat code rely on exactly this API):
+The browser keeps only a random session key (a uuid4); everything else lives here, so a reload, a
+new task or a second replica finds the same conversations. The key is a bearer secret and arrives
+from the browser, so it is treated as hostile: anything but a canonical lowercase uuid4 is refused
+(``parse_session_key`` returns None, store methods raise ``ValueError``), and so are conversation
+ids. Paths are built only from validated uuids, the session folder is resolved and must be exactly
+``<root>/<key>`` (a symlink anywhere below the root is refused), and files are opened with
+``O_NOFOLLOW`` and must be regular files. JSON only: nothing read from disk is ever executed.
 
-    is_valid_session_key(raw: object) -> bool
-    parse_session_key(raw: object) -> str | None   # canonical lowercase uuid4 string, or None
-    new_session_key() -> str                        # fresh uuid4 string
-    new_conversation_id() -> str
+Layout (directories 0o700, files 0o600; the root may already exist and belong to another user, as
+an EFS access point root does, and is left as it is)::
 
-    @dataclass(frozen=True) class ConversationSummary:
-        id: str; title: str; created_at: str; updated_at: str; message_count: int
+    <root>/<session-key>/<conversation-id>.jsonl       the conversation: the only source of truth
+    <root>/<session-key>/<conversation-id>.meta.json   summary for the sidebar: a disposable cache
+    <root>/<session-key>/trash/<id>.<time>.<rand>.jsonl       soft-deleted conversations
+    <root>/<session-key>/quarantine/<id>.<time>.<rand>.jsonl  corrupt ones, kept for inspection
 
-    class CorruptConversationError(Exception):      # .quarantined_to: Path of the kept-aside file
+File format: JSON Lines, UTF-8, one JSON object per line, each line ends with ``\\n``::
 
-    class SessionStore:
-        def __init__(self, root: Path) -> None
-        root: Path
-        def list_conversations(self, session_key: str) -> list[ConversationSummary]  # newest first
-        def create_conversation(self, session_key: str, title: str = "New conversation") -> str
-        def append_messages(self, session_key: str, conversation_id: str,
-                            messages: Sequence[Message]) -> None   # append, O(new data)
-        def read_messages(self, session_key: str, conversation_id: str) -> list[Message]
-            # torn last record skipped; unreadable/corrupt file -> moved aside, then
-            # CorruptConversationError raised (the caller shows a message, starts a new one)
-        def rename_conversation(self, session_key, conversation_id, title: str) -> None
-        def delete_conversation(self, session_key: str, conversation_id: str) -> None
-            # soft delete: kept on disk (moved to a trash area), hidden from list_conversations
+    {"type":"conversation","version":1,"id":"<uuid4>","created_at":"<ISO 8601>","title":"..."}
+    {"type":"messages","at":"<ISO 8601>","messages":[{"role":"user","content":"...",...}]}
+    {"type":"title","at":"<ISO 8601>","title":"Renamed"}
+    {"type":"torn","at":"<ISO 8601>","from":1234}
 
-Every method validates ``session_key`` (uuid4) and ``conversation_id`` and raises ``ValueError``
-for anything else; every path is resolved and proven to stay inside ``root``.
+The header comes first. Each ``append_messages`` call is one ``messages`` line, so a call is all or
+nothing. A rename appends a ``title`` line (the last one wins). Nothing is ever rewritten, so a turn
+costs O(size of the new messages). Record types a reader does not know are ignored: during a rolling
+deploy the older tasks must not quarantine files a newer version wrote.
+
+Concurrency (several threads, processes and hosts append to one conversation):
+
+- Every change takes an exclusive ``fcntl`` lock on the whole ``.jsonl`` file (POSIX record locks,
+  which NFSv4.1 and therefore EFS implement on the server), then checks that the path still names
+  the locked file (a delete or quarantine may have moved it meanwhile), reads the size with
+  ``fstat``, writes all its bytes with one ``pwrite`` at that offset, ``fsync``\\s and only then
+  unlocks. ``O_APPEND`` is not used: it is not atomic across NFS clients; the lock is what orders
+  writers.
+- POSIX locks belong to a process, not a thread, and closing *any* descriptor of a file drops them
+  all. Streamlit serves every browser session from threads of one process, so each file also has an
+  in-process lock (a fixed set of striped ``RLock``\\s) held around every open/close of that file.
+- Readers take no file lock. They reopen the file on every read, which is what NFS close-to-open
+  consistency needs to show other hosts' appends, and parse only the bytes added since the last read
+  (the offset and the messages so far are cached per file, bounded LRU). If the file was replaced
+  (another inode), shrank, or the cached offset no longer follows a newline, it is parsed again from
+  the start.
+
+Crashes: a line counts only when it is complete. A writer killed mid-``pwrite`` leaves an
+unfinished last line; readers skip it (and an unparseable last line, which is what a half-flushed
+NFS write looks like) without advancing their offset. The next writer, under the lock, sees that the
+file does not end where its summary says, parses the tail, and before its own record writes a
+newline if needed plus a ``torn`` marker whose ``from`` is the byte offset of the leftover.
+Readers then skip the leftover lines up to that marker. An unparseable line in the middle without
+such a marker is corruption.
+
+Corruption (an invalid line in the middle, bad UTF-8, wrong types, a missing or foreign header, a
+symlink or a directory where the file should be, a file that cannot be opened) never reaches the
+page as a crash: under the lock the file is parsed once more from scratch, to rule out a transient
+read, then moved to ``quarantine/`` (never deleted) and ``CorruptConversationError`` is raised with
+``quarantined_to`` so the UI can explain and start a fresh conversation.
+
+Listing is cheap: the ``.meta.json`` summary (title, times, message count) records the ``.jsonl``
+size and inode it describes. A writer refreshes it under the lock after each append, with an atomic
+rename. The listing trusts a summary only when size and inode match the file and otherwise rebuilds
+it from the ``.jsonl``, so a lost or stale summary costs one parse, never a wrong answer.
+
+Missing conversations: ``read_messages`` returns ``[]``; ``append_messages`` creates the file (a
+conversation deleted in another tab comes back with the new messages rather than losing them);
+``rename_conversation`` raises ``ConversationNotFoundError``; ``delete_conversation`` does nothing.
+
+POSIX only (Linux in the container, Linux or macOS on a laptop): it relies on ``fcntl``.
 """
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import secrets
+import stat
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from core.messages import Message, utc_now
+
+__all__ = [
+    "DEFAULT_TITLE",
+    "ConversationNotFoundError",
+    "ConversationSummary",
+    "CorruptConversationError",
+    "SessionStore",
+    "UnsafePathError",
+    "is_valid_session_key",
+    "new_conversation_id",
+    "new_session_key",
+    "parse_session_key",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DEFAULT_TITLE = "New conversation"
+TITLE_MAX_CHARS = 120
+TRASH_DIR = "trash"
+QUARANTINE_DIR = "quarantine"
+
+_JSONL = ".jsonl"
+_META = ".meta.json"
+_META_TMP = ".meta.tmp"
+_META_MAX_BYTES = 64 * 1024
+_READ_CHUNK = 1 << 20
+_CACHE_ENTRIES = 256
+_UNREADABLE_TITLE = "Unreadable conversation"
+_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+# In-process locks, striped by path: bounded memory, and one thread holds at most one at a time, so
+# two stripes are never taken in opposite orders. Re-entrant because quarantine and summary rebuilds
+# run inside operations that already hold the stripe.
+_PROCESS_LOCKS = tuple(threading.RLock() for _ in range(64))
+
+
+# --- keys and ids --------------------------------------------------------------------------------
+
+
+def parse_session_key(raw: object) -> str | None:
+    """The key if ``raw`` is a canonical uuid4 string (36 lowercase characters), else None.
+
+    Values from localStorage arrive JSON-parsed and may be numbers, lists or dicts; uppercase,
+    braces, ``urn:uuid:`` prefixes and other uuid versions are refused too rather than normalised,
+    so one session has exactly one spelling and therefore one folder.
+    """
+    if type(raw) is not str or _UUID4.fullmatch(raw) is None:
+        return None
+    return raw
+
+
+def is_valid_session_key(raw: object) -> bool:
+    """Whether ``raw`` is a canonical uuid4 string."""
+    return parse_session_key(raw) is not None
+
+
+def new_session_key() -> str:
+    """A fresh random session key (uuid4 draws 122 bits from the OS random source)."""
+    return str(uuid.uuid4())
+
+
+def new_conversation_id() -> str:
+    """A fresh conversation id; validated exactly like session keys."""
+    return str(uuid.uuid4())
+
+
+def _require_uuid4(raw: object, what: str) -> str:
+    value = parse_session_key(raw)
+    if value is None:
+        # The value itself is not echoed: it is attacker-controlled and would end up in logs.
+        raise ValueError(f"{what} must be a canonical lowercase uuid4 string")
+    return value
+
+
+# --- public types --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """What the sidebar shows for one conversation."""
+
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+    message_count: int
+
+
+class CorruptConversationError(Exception):
+    """The conversation could not be read; the file was moved aside and kept, not deleted.
+
+    ``quarantined_to`` is where it went, or None when it could not be moved (then it is left where
+    it was and the next read tries again).
+    """
+
+    def __init__(self, message: str, quarantined_to: Path | None) -> None:
+        super().__init__(message)
+        self.quarantined_to = quarantined_to
+
+
+class ConversationNotFoundError(LookupError):
+    """The conversation does not exist (never created, deleted, or quarantined)."""
+
+
+class UnsafePathError(ValueError):
+    """A folder under the root is a symlink or not a folder: refused rather than followed."""
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+class _InvalidRecord(Exception):
+    """The file content breaks the format (internal; becomes CorruptConversationError)."""
+
+
+class _Unreadable(Exception):
+    """The path is not a regular file we can open (internal; becomes CorruptConversationError)."""
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    """One record as one line of UTF-8 JSON; embedded newlines are escaped by JSON itself."""
+    try:
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        # A lone surrogate (text pasted into a browser can carry one) has no UTF-8 form; \u escapes
+        # keep it, and json.loads gives the same string back.
+        text = json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        return text.encode("ascii") + b"\n"
+
+
+def _decode(line: bytes) -> dict[str, Any] | None:
+    """The record on one line, or None if the line is not a UTF-8 JSON object with a type."""
+    try:
+        value = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return value
+    return None
+
+
+@dataclass
+class _Summary:
+    """Mutable twin of ConversationSummary, kept while parsing and in the meta file."""
+
+    title: str
+    created_at: str
+    updated_at: str
+    message_count: int
+
+    def public(self, conversation_id: str) -> ConversationSummary:
+        return ConversationSummary(
+            id=conversation_id,
+            title=self.title,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            message_count=self.message_count,
+        )
+
+
+@dataclass
+class _Parsed:
+    """What is known about one file after parsing its first ``offset`` bytes."""
+
+    conversation_id: str
+    file_id: tuple[int, int]  # (st_dev, st_ino): another inode means the file was replaced
+    offset: int = 0  # always just after a newline (or 0)
+    summary: _Summary | None = None  # None until the header has been read
+    messages: list[Message] = field(default_factory=list)
+
+    def apply(self, record: dict[str, Any]) -> None:
+        """Add one well-formed line; raise _InvalidRecord if its content is wrong."""
+        kind = record["type"]
+        if kind == "torn":
+            return  # a marker read in normal flow: the line before it was complete after all
+        if self.summary is None:
+            if kind != "conversation":
+                raise _InvalidRecord("the file does not start with a conversation header")
+            created_at, title = record.get("created_at"), record.get("title")
+            if record.get("id") != self.conversation_id:
+                raise _InvalidRecord("the header names another conversation")
+            if not isinstance(created_at, str) or not isinstance(title, str):
+                raise _InvalidRecord("the header needs created_at and title strings")
+            self.summary = _Summary(title, created_at, created_at, 0)
+            return
+        if kind == "conversation":
+            raise _InvalidRecord("a second conversation header")
+        if kind == "messages":
+            items, at = record.get("messages"), record.get("at")
+            if not isinstance(items, list) or not isinstance(at, str):
+                raise _InvalidRecord("a messages record needs a list and a time")
+            try:
+                new = [Message.from_dict(item) for item in items]
+            except ValueError as exc:
+                raise _InvalidRecord(f"a stored message is malformed: {exc}") from exc
+            self.messages.extend(new)
+            self.summary.message_count += len(new)
+            self.summary.updated_at = at
+        elif kind == "title":
+            title = record.get("title")
+            if not isinstance(title, str):
+                raise _InvalidRecord("a title record needs a title string")
+            self.summary.title = title
+        # Any other type was written by a newer version of this module: skipped, see the docstring.
+
+    def feed(self, data: bytes) -> None:
+        """Apply the complete lines of ``data`` (the file's bytes from ``self.offset``).
+
+        Stops, without consuming them, before an unfinished last line or an unparseable line that
+        nothing valid follows yet: both are what a write in progress or a crashed one looks like.
+        """
+        base, pos = self.offset, 0
+        while (end := data.find(b"\n", pos)) >= 0:
+            record = _decode(data[pos:end])
+            if record is not None:
+                self.apply(record)
+                pos = end + 1
+            else:
+                resume = _skip_torn(data, end + 1, base + pos)
+                if resume is None:
+                    break
+                pos = resume
+            self.offset = base + pos
+
+
+def _skip_torn(data: bytes, scan: int, file_offset: int) -> int | None:
+    """Position after the ``torn`` marker covering the bad line at ``file_offset``, from ``scan``.
+
+    None when no valid line follows yet (the bad line may be a write still in flight).
+    """
+    while (end := data.find(b"\n", scan)) >= 0:
+        record = _decode(data[scan:end])
+        if record is None:
+            scan = end + 1  # another leftover of an interrupted write
+            continue
+        marker_from = record.get("from")
+        if record["type"] == "torn" and type(marker_from) is int and marker_from == file_offset:
+            return end + 1
+        raise _InvalidRecord(f"byte {file_offset}: a line that is not a valid record")
+    return None
+
+
+def _clean_title(title: object) -> str:
+    """One line of printable text, at most TITLE_MAX_CHARS characters; blank means the default."""
+    if not isinstance(title, str):
+        raise ValueError("a title must be a string")
+    printable = "".join(char if char.isprintable() else " " for char in title)
+    text = " ".join(printable.split())[:TITLE_MAX_CHARS].rstrip()
+    return text or DEFAULT_TITLE
+
+
+def _file_stamp() -> str:
+    """Time plus randomness for kept-aside file names: sortable, and never overwrite each other."""
+    now = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{now}.{secrets.token_hex(4)}"
+
+
+def _read_range(fd: int, start: int, stop: int) -> bytes:
+    chunks: list[bytes] = []
+    while start < stop:
+        chunk = os.pread(fd, min(stop - start, _READ_CHUNK), start)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        start += len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    """Write at ``offset`` (one pwrite in practice; the loop covers a short write)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _open_error(path: Path, exc: OSError) -> Exception:
+    """Classify a failed open: gone, not a file we may follow or read, or a plain I/O error."""
+    if isinstance(exc, FileNotFoundError):
+        return exc
+    try:
+        entry = os.lstat(path)
+    except OSError:
+        return exc  # nothing there to blame (a permission problem on the folder, say)
+    if not stat.S_ISREG(entry.st_mode):
+        # ELOOP from O_NOFOLLOW on a symlink, EISDIR on a folder, ENXIO on a socket.
+        return _Unreadable(f"not a regular file ({exc.strerror})")
+    if isinstance(exc, PermissionError):
+        return _Unreadable(f"the file cannot be opened ({exc.strerror})")
+    return exc
+
+
+def _process_lock(path: Path) -> threading.RLock:
+    return _PROCESS_LOCKS[hash(str(path)) % len(_PROCESS_LOCKS)]
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+class SessionStore:
+    """Conversations of every session, one append-only JSON Lines file each, under ``root``."""
+
+    def __init__(self, root: Path, *, clock: Callable[[], str] = utc_now) -> None:
+        """Create ``root`` (0o700) if needed; ``clock`` gives record times (tests pin it)."""
+        path = Path(root)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root: Path = path.resolve(strict=True)
+        self._clock = clock
+        self._cache: OrderedDict[str, _Parsed] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # --- public API ------------------------------------------------------------------------------
+
+    def list_conversations(self, session_key: str) -> list[ConversationSummary]:
+        """Visible conversations of a session, most recently active first.
+
+        Costs one small summary read per conversation; a file whose summary is missing or stale is
+        parsed once and its summary rewritten.
+        """
+        folder = self._session_dir(session_key, create=False)
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return []
+        summaries = []
+        for entry in entries:
+            conversation_id = entry.name.removesuffix(_JSONL)
+            if entry.name.endswith(_JSONL) and parse_session_key(conversation_id) is not None:
+                summary = self._summary(folder, conversation_id, entry)
+                if summary is not None:
+                    summaries.append(summary)
+        summaries.sort(key=lambda s: (s.updated_at, s.created_at, s.id), reverse=True)
+        return summaries
+
+    def create_conversation(self, session_key: str, title: str = DEFAULT_TITLE) -> str:
+        """Start an empty conversation and return its id."""
+        folder = self._session_dir(session_key, create=True)
+        clean = _clean_title(title)
+        conversation_id = new_conversation_id()
+        path = folder / f"{conversation_id}{_JSONL}"
+        with self._locked(path, create=True, exclusive=True) as fd:
+            self._append_records(folder, conversation_id, path, fd, [], title=clean)
+        self._fsync_dir(folder)
+        return conversation_id
+
+    def append_messages(
+        self, session_key: str, conversation_id: str, messages: Sequence[Message]
+    ) -> None:
+        """Append messages as one record: all of them are stored, or (after a crash) none.
+
+        Creates the conversation if it does not exist. Raises CorruptConversationError (after
+        moving the file aside) if the existing file is corrupt.
+        """
+        _require_uuid4(session_key, "session key")
+        conversation_id = _require_uuid4(conversation_id, "conversation id")
+        batch = list(messages)
+        if not all(isinstance(message, Message) for message in batch):
+            raise TypeError("append_messages takes Message objects")
+        if not batch:
+            return
+        record = {
+            "type": "messages",
+            "at": self._clock(),
+            "messages": [message.to_dict() for message in batch],
+        }
+        folder = self._session_dir(session_key, create=True)
+        self._change(folder, conversation_id, [record], create=True)
+
+    def read_messages(self, session_key: str, conversation_id: str) -> list[Message]:
+        """All messages in order; ``[]`` if the conversation does not exist.
+
+        An unfinished last record (a write in progress or a crashed one) is left out. A corrupt or
+        unreadable file is moved to quarantine and CorruptConversationError is raised.
+        """
+        folder = self._session_dir(session_key, create=False)
+        conversation_id = _require_uuid4(conversation_id, "conversation id")
+        path = folder / f"{conversation_id}{_JSONL}"
+        with _process_lock(path):
+            try:
+                return list(self._read_unlocked(path, conversation_id).messages)
+            except FileNotFoundError:
+                self._cache_drop(path)
+                return []
+            except (_InvalidRecord, _Unreadable, OSError):
+                pass  # a real problem or a transient one (ESTALE on NFS): look again, locked
+            try:
+                with self._locked(path, create=False) as fd:
+                    self._cache_drop(path)
+                    try:
+                        return list(self._load(path, fd, conversation_id).messages)
+                    except _InvalidRecord as exc:
+                        self._quarantine(folder, conversation_id, path, exc)
+            except FileNotFoundError:
+                return self._gone_during_read(folder, conversation_id)
+            except _Unreadable as exc:
+                self._quarantine(folder, conversation_id, path, exc)
+
+    def rename_conversation(self, session_key: str, conversation_id: str, title: str) -> None:
+        """Give the conversation a new title (appended; the last title wins)."""
+        folder = self._session_dir(session_key, create=False)
+        conversation_id = _require_uuid4(conversation_id, "conversation id")
+        record = {"type": "title", "at": self._clock(), "title": _clean_title(title)}
+        try:
+            self._change(folder, conversation_id, [record], create=False)
+        except FileNotFoundError:
+            raise ConversationNotFoundError("no such conversation") from None
+
+    def delete_conversation(self, session_key: str, conversation_id: str) -> None:
+        """Soft delete: move the file to ``trash/`` (kept on disk, gone from the list)."""
+        folder = self._session_dir(session_key, create=False)
+        conversation_id = _require_uuid4(conversation_id, "conversation id")
+        path = folder / f"{conversation_id}{_JSONL}"
+        try:
+            with self._locked(path, create=False):
+                target = self._move_aside(folder, conversation_id, path, TRASH_DIR)
+        except FileNotFoundError:
+            return
+        except _Unreadable:
+            # A symlink or a folder in its place: move the entry itself, never what it points to.
+            with _process_lock(path):
+                target = self._move_aside(folder, conversation_id, path, TRASH_DIR)
+        logger.info("conversation %s moved to %s", conversation_id, target)
+
+    def _change(
+        self, folder: Path, conversation_id: str, records: list[dict[str, Any]], *, create: bool
+    ) -> None:
+        """Append records under the file lock; quarantine the file if it turns out corrupt."""
+        path = folder / f"{conversation_id}{_JSONL}"
+        try:
+            with self._locked(path, create=create) as fd:
+                try:
+                    self._append_records(folder, conversation_id, path, fd, records)
+                except _InvalidRecord as exc:
+                    self._quarantine(folder, conversation_id, path, exc)  # still locked
+        except _Unreadable as exc:
+            self._quarantine(folder, conversation_id, path, exc)
+
+    # --- paths -----------------------------------------------------------------------------------
+
+    def _session_dir(self, session_key: object, *, create: bool) -> Path:
+        """``<root>/<key>``, proven to be exactly that folder and not a link elsewhere."""
+        folder = self.root / _require_uuid4(session_key, "session key")
+        if create:
+            self._make_private_dir(folder)
+        self._prove_inside(folder)
+        return folder
+
+    def _make_private_dir(self, folder: Path) -> None:
+        with suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+        self._prove_inside(folder)
+        if not folder.is_dir():
+            raise UnsafePathError(f"{folder} is not a folder")
+
+    def _prove_inside(self, path: Path) -> None:
+        # self.root is resolved and every name below it is a validated uuid or a constant, so the
+        # path resolves to itself unless some component is a symlink.
+        resolved = path.resolve()
+        if resolved != path or not resolved.is_relative_to(self.root):
+            raise UnsafePathError(f"{path} leads outside the sessions folder or through a symlink")
+
+    @staticmethod
+    def _fsync_dir(folder: Path) -> None:
+        """Make a new file's name durable (local disks; on NFS creation is already synchronous)."""
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            with suppress(OSError):
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # --- locking, reading, writing ---------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, path: Path, *, create: bool, exclusive: bool = False) -> Iterator[int]:
+        """Hold the cross-host lock on the conversation file; yields a read-write descriptor.
+
+        Raises FileNotFoundError when it does not exist and ``create`` is false.
+        """
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK  # NONBLOCK: a FIFO must not hang us
+        if create:
+            flags |= os.O_CREAT | (os.O_EXCL if exclusive else 0)
+        with _process_lock(path):
+            while True:
+                try:
+                    fd = os.open(path, flags, 0o600)
+                except OSError as exc:
+                    raise _open_error(path, exc) from exc
+                try:
+                    opened = os.fstat(fd)
+                    if not stat.S_ISREG(opened.st_mode):
+                        raise _Unreadable("the conversation path is not a regular file")
+                    fcntl.lockf(fd, fcntl.LOCK_EX)
+                    try:
+                        current = os.stat(path, follow_symlinks=False)
+                    except FileNotFoundError:
+                        current = None
+                    # Moved away (deleted, quarantined) while we waited: start over on the path.
+                    if current is not None and (current.st_dev, current.st_ino) == (
+                        opened.st_dev,
+                        opened.st_ino,
+                    ):
+                        yield fd
+                        return
+                finally:
+                    os.close(fd)  # also releases the lock
+                flags &= ~os.O_EXCL
+
+    def _read_unlocked(self, path: Path, conversation_id: str) -> _Parsed:
+        """Parse new bytes without the file lock (the caller holds the in-process lock)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            raise _open_error(path, exc) from exc
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _Unreadable("the conversation path is not a regular file")
+            return self._load(path, fd, conversation_id)
+        finally:
+            os.close(fd)
+
+    def _load(self, path: Path, fd: int, conversation_id: str) -> _Parsed:
+        """The parsed file, reading only the bytes added since the cached offset."""
+        info = os.fstat(fd)
+        file_id = (info.st_dev, info.st_ino)
+        cached = self._cache_get(path)
+        reuse = (
+            cached is not None
+            and cached.file_id == file_id
+            and cached.offset <= info.st_size
+            and (cached.offset == 0 or os.pread(fd, 1, cached.offset - 1) == b"\n")
+        )
+        state = cached if reuse and cached is not None else _Parsed(conversation_id, file_id)
+        try:
+            try:
+                state.feed(_read_range(fd, state.offset, info.st_size))
+            except _InvalidRecord:
+                if not reuse:
+                    raise
+                # The cached prefix may be stale (the file changed in place): judge from scratch.
+                state = _Parsed(conversation_id, file_id)
+                state.feed(_read_range(fd, 0, info.st_size))
+        except BaseException:
+            self._cache_drop(path)  # possibly half-applied; the next read starts from scratch
+            raise
+        self._cache_put(path, state)
+        return state
+
+    def _append_records(
+        self,
+        folder: Path,
+        conversation_id: str,
+        path: Path,
+        fd: int,
+        records: list[dict[str, Any]],
+        *,
+        title: str = DEFAULT_TITLE,
+    ) -> None:
+        """Append records to the locked file, repairing a torn tail first; refresh the summary.
+
+        Fast path (every normal turn): the summary says the file ends exactly at its current size,
+        so the tail is clean and nothing is read. Otherwise (new file, a crash, a lost summary) the
+        file is parsed (incrementally, from the cache) to find where the valid part ends.
+        """
+        info = os.fstat(fd)
+        size = info.st_size
+        meta = self._read_meta(folder, conversation_id)
+        prefix: list[bytes] = []
+        if meta is not None and size > 0 and meta[1] == size and meta[2] == info.st_ino:
+            summary = meta[0]
+        else:
+            state = self._load(path, fd, conversation_id)
+            if state.offset < size:
+                if os.pread(fd, 1, size - 1) != b"\n":
+                    prefix.append(b"\n")
+                prefix.append(_encode({"type": "torn", "at": self._clock(), "from": state.offset}))
+                logger.warning(
+                    "conversation %s: skipped %d bytes left by an interrupted write",
+                    conversation_id,
+                    size - state.offset,
+                )
+            if state.summary is None:
+                header = {
+                    "type": "conversation",
+                    "version": FORMAT_VERSION,
+                    "id": conversation_id,
+                    "created_at": self._clock(),
+                    "title": title,
+                }
+                prefix.append(_encode(header))
+                summary = _Summary(title, header["created_at"], header["created_at"], 0)
+            else:
+                summary = _Summary(**vars(state.summary))
+        for record in records:
+            if record["type"] == "messages":
+                summary.message_count += len(record["messages"])
+                summary.updated_at = record["at"]
+            elif record["type"] == "title":
+                summary.title = record["title"]
+        data = b"".join(prefix + [_encode(record) for record in records])
+        if data:
+            _write_all(fd, data, size)
+            os.fsync(fd)
+        self._write_meta(folder, conversation_id, summary, size + len(data), info.st_ino)
+
+    # --- summaries (the .meta.json cache) --------------------------------------------------------
+
+    def _summary(
+        self, folder: Path, conversation_id: str, entry: os.DirEntry[str]
+    ) -> ConversationSummary | None:
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        meta = self._read_meta(folder, conversation_id)
+        if meta is not None and meta[1] == info.st_size and meta[2] == info.st_ino:
+            return meta[0].public(conversation_id)
+        path = folder / entry.name
+        try:
+            with self._locked(path, create=False) as fd:
+                state = self._load(path, fd, conversation_id)
+                if state.summary is None:
+                    return None  # being created (or an empty leftover): nothing to show yet
+                current = os.fstat(fd)
+                if state.offset == current.st_size:  # clean to the end: safe to cache
+                    self._write_meta(
+                        folder, conversation_id, state.summary, current.st_size, current.st_ino
+                    )
+                return state.summary.public(conversation_id)
+        except FileNotFoundError:
+            return None
+        except (_InvalidRecord, _Unreadable, OSError) as exc:
+            # Listed, not moved: opening it quarantines it and tells the user why.
+            logger.warning("conversation %s is unreadable: %s", conversation_id, exc)
+            when = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="milliseconds")
+            return ConversationSummary(conversation_id, _UNREADABLE_TITLE, when, when, 0)
+
+    def _read_meta(self, folder: Path, conversation_id: str) -> tuple[_Summary, int, int] | None:
+        """(summary, size, inode) from the meta file, or None if missing or not trustworthy."""
+        try:
+            fd = os.open(folder / f"{conversation_id}{_META}", os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            data = os.read(fd, _META_MAX_BYTES + 1)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        record = _decode(data) if len(data) <= _META_MAX_BYTES else None
+        if record is None or record.get("id") != conversation_id:
+            return None
+        texts = [record.get(name) for name in ("title", "created_at", "updated_at")]
+        numbers = [record.get(name) for name in ("message_count", "size", "inode")]
+        if not all(isinstance(v, str) for v in texts) or not all(type(v) is int for v in numbers):
+            return None
+        return _Summary(*texts, numbers[0]), numbers[1], numbers[2]
+
+    def _write_meta(
+        self, folder: Path, conversation_id: str, summary: _Summary, size: int, inode: int
+    ) -> None:
+        """Replace the summary atomically (the caller holds the file lock, so one writer at a time).
+
+        Best effort: the conversation itself is already safe on disk, and a missing or stale
+        summary is rebuilt by the next listing.
+        """
+        record = {"type": "summary", "id": conversation_id, **vars(summary)}
+        record.update(size=size, inode=inode)
+        temporary = folder / f"{conversation_id}{_META_TMP}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        try:
+            fd = os.open(temporary, flags, 0o600)
+            try:
+                _write_all(fd, _encode(record), 0)
+            finally:
+                os.close(fd)
+            os.replace(temporary, folder / f"{conversation_id}{_META}")
+        except OSError as exc:
+            logger.warning("conversation %s: summary not updated: %s", conversation_id, exc)
+
+    # --- moving files aside ----------------------------------------------------------------------
+
+    def _move_aside(self, folder: Path, conversation_id: str, path: Path, area: str) -> Path:
+        """Rename the file into ``trash/`` or ``quarantine/``; its summary is deleted first."""
+        destination = folder / area
+        self._make_private_dir(destination)
+        target = destination / f"{conversation_id}.{_file_stamp()}{_JSONL}"
+        with suppress(FileNotFoundError):
+            os.unlink(folder / f"{conversation_id}{_META}")
+        os.rename(path, target)
+        self._cache_drop(path)
+        return target
+
+    def _quarantine(
+        self, folder: Path, conversation_id: str, path: Path, problem: Exception
+    ) -> NoReturn:
+        """Move the file to ``quarantine/`` and raise CorruptConversationError.
+
+        Callers hold the file lock when they can, so no writer appends to it while it moves.
+        """
+        logger.warning("conversation %s is corrupt or unreadable: %s", conversation_id, problem)
+        try:
+            with _process_lock(path):
+                target = self._move_aside(folder, conversation_id, path, QUARANTINE_DIR)
+        except OSError as exc:
+            logger.error("conversation %s could not be moved aside: %s", conversation_id, exc)
+            raise CorruptConversationError(
+                "This conversation could not be read and could not be moved aside.", None
+            ) from problem
+        logger.warning("conversation %s moved to %s", conversation_id, target)
+        raise CorruptConversationError(
+            "This conversation could not be read. It was kept aside for an administrator, "
+            f"and a new one can be started. ({problem})",
+            target,
+        ) from problem
+
+    def _gone_during_read(self, folder: Path, conversation_id: str) -> list[Message]:
+        """The file vanished between our two reads: deleted ([]) or quarantined by someone else."""
+        quarantined = sorted((folder / QUARANTINE_DIR).glob(f"{conversation_id}.*{_JSONL}"))
+        if quarantined:
+            raise CorruptConversationError(
+                "This conversation could not be read and was kept aside for an administrator.",
+                quarantined[-1],
+            )
+        return []
+
+    # --- parse cache -----------------------------------------------------------------------------
+
+    def _cache_get(self, path: Path) -> _Parsed | None:
+        with self._cache_lock:
+            state = self._cache.get(str(path))
+            if state is not None:
+                self._cache.move_to_end(str(path))
+            return state
+
+    def _cache_put(self, path: Path, state: _Parsed) -> None:
+        with self._cache_lock:
+            self._cache[str(path)] = state
+            self._cache.move_to_end(str(path))
+            while len(self._cache) > _CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+
+    def _cache_drop(self, path: Path) -> None:
+        with self._cache_lock:
+            self._cache.pop(str(path), None)
