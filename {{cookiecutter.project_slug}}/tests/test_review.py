@@ -1,0 +1,406 @@
+"""Tests of scripts/review.py: the checklist and the review agree; each mode proves what it says.
+
+The live checks run against moto's in-memory AWS (`mock_aws`) and a local HTTP server standing in
+for the app's public URL. moto 5.2.5 does not keep an ECS service's `deploymentConfiguration`, so
+for that one call (`describe_services`) the tests wrap moto's ECS client and add the configuration
+the service was created with; every other call goes to moto unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_review() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("review", ROOT / "scripts" / "review.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["review"] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+review = _load_review()
+ITEMS = review.parse_checklist((ROOT / review.CHECKLIST).read_text(encoding="utf-8"))
+REGION = review.DEFAULT_REGION
+APP_STACK = review.DEFAULT_APP_STACK
+BOOTSTRAP_STACK = review.DEFAULT_BOOTSTRAP_STACK
+
+
+def result_line(output: str, item_id: str) -> str:
+    """The report's one line for an item."""
+    lines = [line for line in output.splitlines() if f"| {item_id} |" in line]
+    assert len(lines) == 1, f"expected one line for {item_id} in:\n{output}"
+    return lines[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# The checklist, the checks and the pull request template agree
+
+
+def test_every_checked_item_has_exactly_one_check_of_its_mode() -> None:
+    checked = {item.id: item.mode for item in ITEMS if item.mode != "manual"}
+    registered = {check.id: check.mode for check in review.CHECKS.values()}
+    assert registered == checked
+
+
+def test_every_manual_item_says_what_to_decide() -> None:
+    text = (ROOT / review.CHECKLIST).read_text(encoding="utf-8")
+    blocks = text.split("\n### ")[1:]
+    for block in blocks:
+        item_id = block.split(":", 1)[0]
+        manual = "- **Review:** manual" in block
+        assert manual == ("- **Decide:**" in block), item_id
+
+
+def test_checklist_has_the_agreed_sections() -> None:
+    prefixes = {item.id.split("-")[0] for item in ITEMS}
+    assert {"AUTH", "SEC", "STA", "CACHE", "DEP", "MON", "COST", "DATA"} <= prefixes
+
+
+def test_pull_request_template_lists_the_manual_items() -> None:
+    template = (ROOT / ".github" / "pull_request_template.md").read_text(encoding="utf-8")
+    assert template == review.pr_template(ITEMS)
+    for item in ITEMS:
+        assert (f"**{item.id}**" in template) == (item.mode == "manual")
+
+
+def test_malformed_checklist_is_rejected() -> None:
+    with pytest.raises(ValueError, match="AUTH-1"):
+        review.parse_checklist("### AUTH-1: no review line\n\nText.\n")
+    with pytest.raises(ValueError, match="duplicate"):
+        review.parse_checklist(
+            "### A-1: x\n- **Review:** manual\n### A-1: y\n- **Review:** manual\n"
+        )
+
+
+def test_cloudformation_short_tags_become_long_form() -> None:
+    body = review.yaml.load(
+        "A: !Ref X\nB: !GetAtt R.Arn\nC: !Sub '${R}'\nD: !If [Cond, 1, 2]\n",
+        Loader=review.CfnLoader,
+    )
+    assert body == {
+        "A": {"Ref": "X"},
+        "B": {"Fn::GetAtt": ["R", "Arn"]},
+        "C": {"Fn::Sub": "${R}"},
+        "D": {"Fn::If": ["Cond", 1, 2]},
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Static mode: this repository passes
+
+
+def test_this_repository_passes_the_static_review(capsys: pytest.CaptureFixture[str]) -> None:
+    code = review.main(["--static", "--root", str(ROOT)])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    for item in ITEMS:
+        expected = {"static": "pass", "live": "not run", "manual": "manual"}[item.mode]
+        assert result_line(output, item.id).startswith(f"| {expected} |")
+
+
+# --------------------------------------------------------------------------------------------------
+# Live mode against moto
+
+
+class HealthServer:
+    """The app URL's stand-in: answers /_stcore/health with a status the test chooses."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status = owner.status if self.path == review.HEALTH_PATH else 404
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                """Keep test output quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class EcsWithDeploymentConfiguration:
+    """moto's ECS client, plus the `deploymentConfiguration` moto drops from describe_services."""
+
+    moto: Any
+    configuration: dict[str, Any] = field(default_factory=dict)
+
+    def describe_services(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.moto.describe_services(**kwargs)
+        for service in response["services"]:
+            service["deploymentConfiguration"] = self.configuration
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.moto, name)
+
+
+OUTPUTS_TEMPLATE = """
+Parameters:
+  AppUrl: {Type: String}
+  ClusterName: {Type: String}
+  ServiceName: {Type: String}
+  LogGroupName: {Type: String}
+  FileSystemId: {Type: String}
+Resources:
+  AlarmTopic:
+    Type: AWS::SNS::Topic
+Outputs:
+  AppUrl: {Value: !Ref AppUrl}
+  ClusterName: {Value: !Ref ClusterName}
+  ServiceName: {Value: !Ref ServiceName}
+  LogGroupName: {Value: !Ref LogGroupName}
+  FileSystemId: {Value: !Ref FileSystemId}
+  AlarmTopicArn: {Value: !Ref AlarmTopic}
+"""
+
+BOOTSTRAP_TEMPLATE = """
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+ALARM_METRICS = (
+    ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
+    ("AWS/ApplicationELB", "UnHealthyHostCount"),
+    ("AWS/ECS", "CPUUtilization"),
+    ("AWS/ECS", "MemoryUtilization"),
+)
+
+
+@dataclass
+class Deployment:
+    """What a healthy deploy leaves in the account; each field is a way to break it."""
+
+    app_url: str
+    encrypted: bool = True
+    backups: bool = True
+    alarm_metrics: tuple[tuple[str, str], ...] = ALARM_METRICS
+    circuit_breaker: dict[str, bool] = field(
+        default_factory=lambda: {"enable": True, "rollback": True}
+    )
+    running: int = 2
+    desired: int = 2
+    log_retention: int | None = 30
+    plain_environment: dict[str, str] = field(default_factory=dict)
+    cookie_secret_from_secrets_manager: bool = True
+    bootstrap_stack: bool = True
+
+    def create(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+        """Create the resources in moto; return the client factory the review should use."""
+        monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", str(self.running))
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        efs = boto3.client("efs", region_name=REGION)
+        file_system = efs.create_file_system(
+            CreationToken="sessions", Encrypted=self.encrypted, Backup=self.backups
+        )["FileSystemId"]
+        logs = boto3.client("logs", region_name=REGION)
+        logs.create_log_group(logGroupName=f"/ecs/{APP_STACK}")
+        if self.log_retention:
+            logs.put_retention_policy(
+                logGroupName=f"/ecs/{APP_STACK}", retentionInDays=self.log_retention
+            )
+        secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name=f"{APP_STACK}/cookie-secret", SecretString="generated-by-the-stack"
+        )["ARN"]
+        ecs = boto3.client("ecs", region_name=REGION)
+        ecs.create_cluster(clusterName=APP_STACK)
+        secrets = [{"name": review.COOKIE_SECRET_ENV, "valueFrom": secret}]
+        environment = [{"name": "SESSIONS_DIR", "value": "/data/sessions"}]
+        environment += [{"name": k, "value": v} for k, v in self.plain_environment.items()]
+        if not self.cookie_secret_from_secrets_manager:
+            secrets = []
+            environment.append({"name": review.COOKIE_SECRET_ENV, "value": "in-plain-sight"})
+        task = ecs.register_task_definition(
+            family=APP_STACK,
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {
+                    "name": "app",
+                    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:" + "0" * 64,
+                    "environment": environment,
+                    "secrets": secrets,
+                }
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        ecs.create_service(
+            cluster=APP_STACK, serviceName="app", taskDefinition=task, desiredCount=self.desired
+        )
+        if self.bootstrap_stack:
+            cfn.create_stack(StackName=BOOTSTRAP_STACK, TemplateBody=BOOTSTRAP_TEMPLATE)
+        parameters = {
+            "AppUrl": self.app_url,
+            "ClusterName": APP_STACK,
+            "ServiceName": "app",
+            "LogGroupName": f"/ecs/{APP_STACK}",
+            "FileSystemId": file_system,
+        }
+        cfn.create_stack(
+            StackName=APP_STACK,
+            TemplateBody=OUTPUTS_TEMPLATE,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        )
+        outputs = cfn.describe_stacks(StackName=APP_STACK)["Stacks"][0]["Outputs"]
+        topic = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "AlarmTopicArn")
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        for namespace, metric in self.alarm_metrics:
+            cloudwatch.put_metric_alarm(
+                AlarmName=f"{APP_STACK}-{metric}",
+                Namespace=namespace,
+                MetricName=metric,
+                Statistic="Average",
+                Period=60,
+                EvaluationPeriods=3,
+                Threshold=80,
+                ComparisonOperator="GreaterThanThreshold",
+                AlarmActions=[topic],
+            )
+        wrapped_ecs = EcsWithDeploymentConfiguration(
+            ecs, {"deploymentCircuitBreaker": self.circuit_breaker}
+        )
+
+        def factory(service: str) -> Any:
+            if service == "ecs":
+                return wrapped_ecs
+            return boto3.client(service, region_name=REGION)
+
+        return factory
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's in-memory AWS, with fake credentials so that nothing can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def app_server() -> Iterator[HealthServer]:
+    with HealthServer() as server:
+        yield server
+
+
+def run_live(factory: Callable[[str], Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = review.main(["--root", str(ROOT)], client_factory=factory)
+    return code, capsys.readouterr().out
+
+
+LIVE_IDS = [item.id for item in ITEMS if item.mode == "live"]
+
+
+def test_live_review_passes_on_a_deployment_that_meets_the_checklist(
+    aws: None,
+    app_server: HealthServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    factory = Deployment(app_url=app_server.url).create(monkeypatch)
+    code, output = run_live(factory, capsys)
+    assert code == 0, output
+    for item_id in LIVE_IDS:
+        assert result_line(output, item_id).startswith("| pass |"), output
+
+
+# Each case breaks one thing and names the item that must fail, with a word of its reason.
+BROKEN: dict[str, tuple[dict[str, Any], str, str]] = {
+    "efs unencrypted": ({"encrypted": False}, "STA-6", "not encrypted"),
+    "efs without backups": ({"backups": False}, "STA-6", "backup policy"),
+    "no alarms": ({"alarm_metrics": ()}, "MON-4", "no alarm"),
+    "no memory alarm": ({"alarm_metrics": ALARM_METRICS[:3]}, "MON-4", "memory"),
+    "circuit breaker off": ({"circuit_breaker": {"enable": False}}, "DEP-12", "circuit breaker"),
+    "rollback off": (
+        {"circuit_breaker": {"enable": True, "rollback": False}},
+        "DEP-12",
+        "circuit breaker",
+    ),
+    "tasks not running": ({"running": 1}, "DEP-12", "1 of 2"),
+    "no bootstrap stack": ({"bootstrap_stack": False}, "DEP-11", "does not exist"),
+    "log group never expires": ({"log_retention": None}, "MON-5", "never expires"),
+    "plain secret": ({"plain_environment": {"API_TOKEN": "x"}}, "SEC-4", "API_TOKEN"),
+    "cookie secret in plain env": (
+        {"cookie_secret_from_secrets_manager": False},
+        "SEC-4",
+        review.COOKIE_SECRET_ENV,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_live_review_fails_naming_the_broken_item(
+    case: str,
+    aws: None,
+    app_server: HealthServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    changes, item_id, reason = BROKEN[case]
+    factory = Deployment(app_url=app_server.url, **changes).create(monkeypatch)
+    code, output = run_live(factory, capsys)
+    assert code == 1
+    line = result_line(output, item_id)
+    assert line.startswith(f"| FAIL | {item_id} |") and reason in line, line
+    others = [i for i in LIVE_IDS if i != item_id]
+    for other in others:
+        assert result_line(output, other).startswith("| pass |"), output
+
+
+def test_live_review_fails_when_the_app_is_unhealthy(
+    aws: None,
+    app_server: HealthServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app_server.status = 500
+    factory = Deployment(app_url=app_server.url).create(monkeypatch)
+    code, output = run_live(factory, capsys)
+    assert code == 1
+    assert "HTTP 500" in result_line(output, "DEP-13")
+
+
+def test_live_review_fails_every_live_item_when_the_stack_is_missing(
+    aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = run_live(lambda service: boto3.client(service, region_name=REGION), capsys)
+    assert code == 1
+    for item_id in LIVE_IDS:
+        assert result_line(output, item_id).startswith(f"| FAIL | {item_id} |")
