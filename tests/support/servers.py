@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 # Generous upper bounds, not expectations: a first start on a busy 2-core CI machine can be slow.
 STARTUP_TIMEOUT_S = 120.0
@@ -354,3 +355,34 @@ def streamlit_env(sessions_dir: Path, **extra: str) -> dict[str, str]:
         "STREAMLIT_SERVER_COOKIE_SECRET": "e2e-test-cookie-secret-shared-by-every-replica",
         **extra,
     }
+
+
+class Processes:
+    """Starts Streamlit servers and nginx proxies for one test and stops all of them on exit,
+    whatever happened, so a failing test leaves no server behind. Logs go to ``log_dir``."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._started: list[StreamlitServer | NginxProxy] = []
+        self._names = 0
+
+    def streamlit(self, project_dir: Path, env: Mapping[str, str]) -> StreamlitServer:
+        self._names += 1
+        server = StreamlitServer.start(
+            project_dir, env=env, log_dir=self.log_dir, name=f"streamlit-{self._names}"
+        )
+        self._started.append(server)
+        return server
+
+    def nginx(self, upstream_ports: Sequence[int]) -> NginxProxy:
+        self._names += 1
+        proxy = NginxProxy.start(upstream_ports, workdir=self.log_dir / f"nginx-{self._names}")
+        self._started.append(proxy)
+        return proxy
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for process in reversed(self._started):
+            process.stop()
