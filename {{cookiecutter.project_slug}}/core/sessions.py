@@ -183,11 +183,12 @@ class ConversationSummary:
 class CorruptConversationError(Exception):
     """The conversation could not be read; the file was moved aside and kept, not deleted.
 
-    ``quarantined_to`` is where it went, or None when it could not be moved (then it is left where
-    it was and the next read tries again).
+    ``quarantined_to`` is where the damaged file now is: in ``quarantine/``, or, in the rare case
+    where it could not be moved (permissions), where it was (the error is then logged and the
+    next read tries again).
     """
 
-    def __init__(self, message: str, quarantined_to: Path | None) -> None:
+    def __init__(self, message: str, quarantined_to: Path) -> None:
         super().__init__(message)
         self.quarantined_to = quarantined_to
 
@@ -807,7 +808,7 @@ class SessionStore:
         except OSError as exc:
             logger.error("conversation %s could not be moved aside: %s", conversation_id, exc)
             raise CorruptConversationError(
-                "This conversation could not be read and could not be moved aside.", None
+                "This conversation could not be read, nor moved aside; it was left in place.", path
             ) from problem
         logger.warning("conversation %s moved to %s", conversation_id, target)
         raise CorruptConversationError(
