@@ -156,8 +156,9 @@ def test_actionlint_finds_nothing(project: Path, where: str) -> None:
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
-def test_dependabot_config_matches_its_schema(project: Path) -> None:
-    config = project / ".github" / "dependabot.yml"
+@pytest.mark.parametrize("where", ["baked", "template"])
+def test_dependabot_config_matches_its_schema(project: Path, where: str) -> None:
+    config = (project / ".github" if where == "baked" else TEMPLATE_GITHUB) / "dependabot.yml"
     result = run(
         BIN / "check-jsonschema", "--builtin-schema", "vendor.dependabot", config, cwd=project
     )
