@@ -793,9 +793,10 @@ def base_images_pinned(repo: Repo) -> list[str]:
             continue
         words = [w for w in rest.split() if not w.startswith("--")]
         image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m[1], m[0]), words[0])
+        earlier_stage = image.lower() in stages
         if len(words) >= 3 and words[1].lower() == "as":
             stages.add(words[2].lower())
-        if image.lower() in stages or image == "scratch" or "@sha256:" in image:
+        if earlier_stage or image == "scratch" or "@sha256:" in image:
             continue
         tag = image.rsplit("/", 1)[-1].partition(":")[2]
         if not re.match(r"\d+\.\d+\.\d+", tag):
@@ -996,7 +997,7 @@ def _streamlit_setting(repo: Repo, section: str, key: str) -> list[tuple[str, st
     """Where a Streamlit option is set, and to what: config.toml and the environment overrides."""
     value = (repo.streamlit_config.get(section) or {}).get(key)
     found = [(".streamlit/config.toml", str(value).lower())] if value is not None else []
-    variable = "STREAMLIT_" + re.sub(r"(?<!^)(?=[A-Z])", "_", f"{section}_{key}").upper()
+    variable = "STREAMLIT_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", f"{section}_{key}").upper()
     return found + [(where, v.lower()) for where, v in _streamlit_overrides(repo, variable)]
 
 
@@ -1055,6 +1056,48 @@ def tasks_only_from_alb(repo: Repo) -> list[str]:
                 problems.append(f"{group}: ingress from an address range, not the load balancer")
             elif "SourceSecurityGroupId" not in rule:
                 problems.append(f"{group}: ingress without a source security group")
+    return problems
+
+
+def _from_secrets_manager(value: Any) -> bool:
+    return "resolve:secretsmanager:" in json.dumps(value)
+
+
+def _is_forbidden(action: Any) -> bool:
+    config = action.get("FixedResponseConfig") or {} if isinstance(action, dict) else {}
+    return action.get("Type") == "fixed-response" and str(config.get("StatusCode")) == "403"
+
+
+@check("NET-6", "static")
+def only_cloudfront_reaches_alb(repo: Repo) -> list[str]:
+    distributions = repo.app.of_type("AWS::CloudFront::Distribution")
+    if not distributions:
+        return []  # no CloudFront: the load balancer is the front door (see NET-5)
+    headers = {
+        str(header.get("HeaderName")).lower()
+        for distribution in distributions.values()
+        for origin in (repo.app.props(distribution).get("DistributionConfig") or {}).get("Origins")
+        or []
+        for header in origin.get("OriginCustomHeaders") or []
+        if _from_secrets_manager(header.get("HeaderValue"))
+    }
+    if not headers:
+        return ["CloudFront sends no origin header whose value comes from Secrets Manager"]
+    problems = []
+    checked = [
+        condition
+        for rule in repo.app.of_type("AWS::ElasticLoadBalancingV2::ListenerRule").values()
+        for condition in repo.app.props(rule).get("Conditions") or []
+        if str((condition.get("HttpHeaderConfig") or {}).get("HttpHeaderName")).lower() in headers
+        and _from_secrets_manager(condition["HttpHeaderConfig"].get("Values"))
+    ]
+    if not checked:
+        problems.append("no listener rule checks CloudFront's secret origin header")
+    for name, listener in repo.app.of_type("AWS::ElasticLoadBalancingV2::Listener").items():
+        actions = repo.app.props(listener).get("DefaultActions") or []
+        possible = [a for action in actions for a in repo.app.values(action)]
+        if not any(_is_forbidden(a) for a in possible):
+            problems.append(f"{name}: with CloudFront on, its default action is not a 403")
     return problems
 
 

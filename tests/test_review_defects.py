@@ -1,0 +1,689 @@
+"""The generated production review catches what it claims to catch.
+
+A fresh bake passes `scripts/review.py --static`. Then, for EVERY static item of the generated
+PRODUCTION_CHECKLIST.md, at least one realistic defect is injected into a copy of a bake and the
+review must exit non-zero with a FAIL line naming that item. A test asserts the defects cover every
+static id, so a new static check without a defect here fails the suite.
+
+Defects are applied to parsed data where possible (CloudFormation and workflow YAML, TOML), not to
+text, so they keep working when the infrastructure files are reformatted. CloudFormation is written
+back in long form (`{"Ref": ...}`), which CloudFormation and the review both accept.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.bakery import VARIATIONS
+from tests.conftest import Baker
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def load_review(project: Path) -> ModuleType:
+    """The baked scripts/review.py as a module (its checklist parser and CloudFormation loader)."""
+    spec = importlib.util.spec_from_file_location("baked_review", project / "scripts/review.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baked_review"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_review(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(project / "scripts/review.py"), "--static", "--root", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def item_line(output: str, item_id: str) -> str:
+    lines = [line for line in output.splitlines() if f"| {item_id} |" in line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def edit_cfn(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    review = sys.modules["baked_review"]
+    body = yaml.load(path.read_text(), Loader=review.CfnLoader)  # noqa: S506 (a SafeLoader)
+    change(body)
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+
+
+def edit_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    body = yaml.safe_load(path.read_text())
+    change(body)
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+
+
+def resources(body: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
+    found = [r for r in body["Resources"].values() if r["Type"] == type_name]
+    assert found, f"no {type_name} to break"
+    return found
+
+
+def props(body: dict[str, Any], type_name: str) -> dict[str, Any]:
+    """Properties of the first resource of a type."""
+    return resources(body, type_name)[0].setdefault("Properties", {})
+
+
+def container(body: dict[str, Any]) -> dict[str, Any]:
+    return props(body, "AWS::ECS::TaskDefinition")["ContainerDefinitions"][0]
+
+
+def set_attribute(entries: list[dict[str, Any]], key: str, value: str) -> None:
+    matches = [e for e in entries if e["Key"] == key]
+    assert matches, key
+    for entry in matches:
+        entry["Value"] = value
+
+
+def app(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    return lambda project: edit_cfn(project / "infra/app.yaml", change)
+
+
+def bootstrap(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    return lambda project: edit_cfn(project / "infra/bootstrap.yaml", change)
+
+
+def workflow(name: str, change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    return lambda project: edit_yaml(project / ".github/workflows" / name, change)
+
+
+def dockerfile(change: Callable[[str], str]) -> Callable[[Path], None]:
+    def apply(project: Path) -> None:
+        path = project / "Dockerfile"
+        before = path.read_text()
+        after = change(before)
+        assert after != before, "the defect changed nothing"
+        path.write_text(after)
+
+    return apply
+
+
+def streamlit_config(section: str, key: str, value: str) -> Callable[[Path], None]:
+    def apply(project: Path) -> None:
+        path = project / ".streamlit/config.toml"
+        text, count = re.subn(rf"(?m)^{key}\s*=.*$", f"{key} = {value}", path.read_text(), count=1)
+        assert count == 1, f"{section}.{key} not in config.toml"
+        path.write_text(text)
+
+    return apply
+
+
+def write_file(relative: str, content: str) -> Callable[[Path], None]:
+    def apply(project: Path) -> None:
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project / relative).write_text(content)
+
+    return apply
+
+
+def deploy_job(body: dict[str, Any]) -> dict[str, Any]:
+    """The job of deploy.yml that assumes the AWS role."""
+    jobs = [
+        job
+        for job in body["jobs"].values()
+        if any("configure-aws-credentials" in str(s.get("uses")) for s in job.get("steps", []))
+    ]
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+def credentials_step(body: dict[str, Any]) -> dict[str, Any]:
+    return next(
+        s for s in deploy_job(body)["steps"] if "configure-aws-credentials" in str(s.get("uses"))
+    )
+
+
+def github_trust(body: dict[str, Any]) -> dict[str, Any]:
+    for role in resources(body, "AWS::IAM::Role"):
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            if "token.actions.githubusercontent.com" in str(statement["Principal"]):
+                return statement
+    raise AssertionError("no role trusts GitHub")
+
+
+def bedrock_statement(body: dict[str, Any]) -> dict[str, Any]:
+    for role in resources(body, "AWS::IAM::Role"):
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if "bedrock:" in str(statement["Action"]):
+                    return statement
+    raise AssertionError("no Bedrock statement")
+
+
+def alarms_on(body: dict[str, Any], metric: str) -> list[str]:
+    return [
+        name
+        for name, resource in body["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and metric in str(resource)
+    ]
+
+
+def remove_resources(names: list[str]) -> Callable[[dict[str, Any]], None]:
+    def change(body: dict[str, Any]) -> None:
+        assert names
+        for name in names:
+            del body["Resources"][name]
+
+    return change
+
+
+def task_ingress_open_to_the_world(body: dict[str, Any]) -> None:
+    service = props(body, "AWS::ECS::Service")
+    group = service["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"][0]
+    name = group.get("Ref") or group["Fn::GetAtt"][0]
+    rules = body["Resources"][name]["Properties"].setdefault("SecurityGroupIngress", [])
+    rules.append({"IpProtocol": "tcp", "FromPort": 8501, "ToPort": 8501, "CidrIp": "0.0.0.0/0"})
+
+
+def listeners_forward_everything(body: dict[str, Any]) -> None:
+    target_group = next(
+        name
+        for name, r in body["Resources"].items()
+        if r["Type"] == "AWS::ElasticLoadBalancingV2::TargetGroup"
+    )
+    for listener in resources(body, "AWS::ElasticLoadBalancingV2::Listener"):
+        listener["Properties"]["DefaultActions"] = [
+            {"Type": "forward", "TargetGroupArn": {"Ref": target_group}}
+        ]
+
+
+def add_dependency_without_relocking(project: Path) -> None:
+    path = project / "pyproject.toml"
+    text = path.read_text()
+    assert '"boto3==' in text
+    path.write_text(text.replace('"boto3==', '"requests==2.32.5",\n    "boto3==', 1))
+
+
+def unpin_first_action(body: dict[str, Any]) -> None:
+    for job in body["jobs"].values():
+        for step in job.get("steps", []):
+            if "@" in str(step.get("uses")):
+                step["uses"] = step["uses"].split("@")[0] + "@v4"
+                return
+    raise AssertionError("no action to unpin")
+
+
+def fake_key(prefix: str, length: int) -> str:
+    """A credential-shaped string, built at run time so no file of this repository holds one."""
+    return prefix + "".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[i % 32] for i in range(length))
+
+
+# Every defect: (item it must fail, description, how to inject it into a copy of a bake).
+Defect = tuple[str, str, Callable[[Path], None]]
+ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+DEFECTS: list[Defect] = [
+    # Authentication
+    (
+        "AUTH-2",
+        "stored access keys instead of OIDC",
+        workflow(
+            "deploy.yml",
+            lambda b: credentials_step(b)["with"].update(
+                {
+                    "aws-access-key-id": "${{ secrets.KEY_ID }}",
+                    "aws-secret-access-key": "${{ secrets.KEY }}",
+                }
+            ),
+        ),
+    ),
+    (
+        "AUTH-2",
+        "credentials step without role-to-assume",
+        workflow("deploy.yml", lambda b: credentials_step(b)["with"].pop("role-to-assume")),
+    ),
+    (
+        "AUTH-2",
+        "AWS key variable in a job's environment",
+        workflow(
+            "ci.yml",
+            lambda b: (
+                next(iter(b["jobs"].values()))
+                .setdefault("env", {})
+                .update({"AWS_SECRET_ACCESS_KEY": "${{ secrets.KEY }}"})
+            ),
+        ),
+    ),
+    (
+        "AUTH-3",
+        "sub wildcard lets every branch deploy",
+        bootstrap(
+            lambda b: github_trust(b)["Condition"]["StringLike"].update(
+                {"token.actions.githubusercontent.com:sub": "repo:my-org/company-chat:*"}
+            )
+        ),
+    ),
+    (
+        "AUTH-3",
+        "audience not checked",
+        bootstrap(lambda b: github_trust(b)["Condition"].pop("StringEquals")),
+    ),
+    (
+        "AUTH-4",
+        "Bedrock on every model",
+        app(lambda b: bedrock_statement(b).update({"Resource": "*"})),
+    ),
+    (
+        "AUTH-4",
+        "bedrock:* action",
+        app(lambda b: bedrock_statement(b).update({"Action": "bedrock:*"})),
+    ),
+    # Secrets
+    ("SEC-1", "an AWS access key id", write_file("notes.txt", fake_key("AKIA", 16) + "\n")),
+    (
+        "SEC-1",
+        "an AWS secret key",
+        write_file("config/aws.ini", "aws_secret_access_key = " + fake_key("", 40) + "\n"),
+    ),
+    (
+        "SEC-1",
+        "a private key",
+        write_file(
+            "deploy/key.txt",
+            "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIE\n-----END " + "RSA PRIVATE KEY-----\n",
+        ),
+    ),
+    ("SEC-1", "a GitHub token", write_file("token.py", f'TOKEN = "{fake_key("ghp_", 36)}"\n')),
+    ("SEC-1", "a .env file", write_file(".env", "SOMETHING=1\n")),
+    (
+        "SEC-2",
+        "a token as a plain environment value",
+        app(lambda b: container(b)["Environment"].append({"Name": "API_TOKEN", "Value": "x"})),
+    ),
+    (
+        "SEC-2",
+        "the cookie secret as a plain environment value",
+        app(
+            lambda b: (
+                container(b).pop("Secrets"),
+                container(b)["Environment"].append(
+                    {"Name": "STREAMLIT_SERVER_COOKIE_SECRET", "Value": "x"}
+                ),
+            )
+        ),
+    ),
+    (
+        "SEC-3",
+        "a literal secret string",
+        app(
+            lambda b: props(b, "AWS::SecretsManager::Secret").update(
+                {"SecretString": "hunter2hunter2"}
+            )
+        ),
+    ),
+    (
+        "SEC-3",
+        "a password parameter with a default",
+        app(
+            lambda b: b["Parameters"].update(
+                {"AdminPassword": {"Type": "String", "NoEcho": True, "Default": "changeme"}}
+            )
+        ),
+    ),
+    # State
+    (
+        "STA-1",
+        "SESSIONS_DIR outside the EFS mount",
+        app(
+            lambda b: [
+                e.update({"Value": "/tmp/sessions"})  # noqa: S108 (the defect)
+                for e in container(b)["Environment"]
+                if e["Name"] == "SESSIONS_DIR"
+            ]
+        ),
+    ),
+    (
+        "STA-1",
+        "no EFS volume",
+        app(lambda b: props(b, "AWS::ECS::TaskDefinition").pop("Volumes")),
+    ),
+    (
+        "STA-2",
+        "EFS not encrypted",
+        app(lambda b: props(b, "AWS::EFS::FileSystem").update({"Encrypted": False})),
+    ),
+    (
+        "STA-3",
+        "no TLS to EFS",
+        app(
+            lambda b: props(b, "AWS::ECS::TaskDefinition")["Volumes"][0][
+                "EFSVolumeConfiguration"
+            ].update({"TransitEncryption": "DISABLED"})
+        ),
+    ),
+    (
+        "STA-3",
+        "no TLS-only file system policy",
+        app(lambda b: props(b, "AWS::EFS::FileSystem").pop("FileSystemPolicy")),
+    ),
+    (
+        "STA-3",
+        "no IAM authorization",
+        app(
+            lambda b: props(b, "AWS::ECS::TaskDefinition")["Volumes"][0]["EFSVolumeConfiguration"][
+                "AuthorizationConfig"
+            ].update({"IAM": "DISABLED"})
+        ),
+    ),
+    (
+        "STA-4",
+        "EFS backups off",
+        app(
+            lambda b: props(b, "AWS::EFS::FileSystem").update(
+                {"BackupPolicy": {"Status": "DISABLED"}}
+            )
+        ),
+    ),
+    (
+        "STA-5",
+        "EFS deleted with the stack",
+        app(lambda b: resources(b, "AWS::EFS::FileSystem")[0].update({"DeletionPolicy": "Delete"})),
+    ),
+    (
+        "STA-7",
+        "stickiness off",
+        app(
+            lambda b: set_attribute(
+                props(b, "AWS::ElasticLoadBalancingV2::TargetGroup")["TargetGroupAttributes"],
+                "stickiness.enabled",
+                "false",
+            )
+        ),
+    ),
+    # Caching
+    (
+        "CACHE-1",
+        "CloudFront caches responses",
+        app(
+            lambda b: props(b, "AWS::CloudFront::Distribution")["DistributionConfig"][
+                "DefaultCacheBehavior"
+            ].update({"CachePolicyId": CACHING_OPTIMIZED})
+        ),
+    ),
+    (
+        "CACHE-1",
+        "CloudFront drops the Host header",
+        app(
+            lambda b: props(b, "AWS::CloudFront::Distribution")["DistributionConfig"][
+                "DefaultCacheBehavior"
+            ].pop("OriginRequestPolicyId")
+        ),
+    ),
+    # Deployment
+    ("DEP-1", "uv.lock removed", lambda project: (project / "uv.lock").unlink()),
+    ("DEP-1", "pyproject changed without relocking", add_dependency_without_relocking),
+    ("DEP-2", "USER root", dockerfile(lambda t: t + "\nUSER root\n")),
+    (
+        "DEP-2",
+        "no USER",
+        dockerfile(lambda t: re.sub(r"(?m)^USER .*$", "", t)),
+    ),
+    (
+        "DEP-3",
+        "no HEALTHCHECK",
+        dockerfile(lambda t: re.sub(r"(?ms)^HEALTHCHECK .*?[^\\]\n", "", t)),
+    ),
+    ("DEP-3", "HEALTHCHECK NONE", dockerfile(lambda t: t + "\nHEALTHCHECK NONE\n")),
+    (
+        "DEP-4",
+        "an unpinned base image",
+        dockerfile(lambda t: re.sub(r"(?m)^FROM python:\S+", "FROM python:3.11-slim", t)),
+    ),
+    (
+        "DEP-4",
+        "a latest tag",
+        dockerfile(lambda t: re.sub(r"(?m)^FROM ghcr.io/astral-sh/uv:\S+", "FROM uv:latest", t)),
+    ),
+    ("DEP-5", "an action pinned to a tag", workflow("ci.yml", unpin_first_action)),
+    (
+        "DEP-5",
+        "a reusable workflow from a branch",
+        workflow(
+            "deploy.yml",
+            lambda b: b["jobs"].update({"extra": {"uses": "my-org/workflows/.github/w.yml@main"}}),
+        ),
+    ),
+    (
+        "DEP-6",
+        "write-all at the top level",
+        workflow("ci.yml", lambda b: b.update({"permissions": "write-all"})),
+    ),
+    (
+        "DEP-6",
+        "no top-level permissions",
+        workflow("deploy.yml", lambda b: b.pop("permissions")),
+    ),
+    (
+        "DEP-6",
+        "id-token: write in a job that assumes no role",
+        workflow(
+            "ci.yml",
+            lambda b: next(iter(b["jobs"].values()))["permissions"].update({"id-token": "write"}),
+        ),
+    ),
+    (
+        "DEP-7",
+        "no rollback",
+        app(
+            lambda b: props(b, "AWS::ECS::Service")["DeploymentConfiguration"][
+                "DeploymentCircuitBreaker"
+            ].update({"Rollback": False})
+        ),
+    ),
+    (
+        "DEP-7",
+        "no circuit breaker",
+        app(lambda b: props(b, "AWS::ECS::Service").pop("DeploymentConfiguration")),
+    ),
+    (
+        "DEP-8",
+        "DesiredCount beside autoscaling",
+        app(lambda b: props(b, "AWS::ECS::Service").update({"DesiredCount": 2})),
+    ),
+    (
+        "DEP-9",
+        "health check on /healthz",
+        app(
+            lambda b: props(b, "AWS::ElasticLoadBalancingV2::TargetGroup").update(
+                {"HealthCheckPath": "/healthz"}
+            )
+        ),
+    ),
+    (
+        "DEP-10",
+        "deploys cancel each other",
+        workflow("deploy.yml", lambda b: b["concurrency"].update({"cancel-in-progress": True})),
+    ),
+    (
+        "DEP-10",
+        "no concurrency group",
+        workflow(
+            "deploy.yml",
+            lambda b: (b.pop("concurrency"), deploy_job(b).pop("concurrency", None)),
+        ),
+    ),
+    # Monitoring
+    (
+        "MON-1",
+        "logs kept forever",
+        app(lambda b: props(b, "AWS::Logs::LogGroup").pop("RetentionInDays")),
+    ),
+    (
+        "MON-1",
+        "container not logging to the stack's log group",
+        app(lambda b: container(b).pop("LogConfiguration")),
+    ),
+    (
+        "MON-2",
+        "no memory alarm",
+        app(lambda b: remove_resources(alarms_on(b, "MemoryUtilization"))(b)),
+    ),
+    (
+        "MON-2",
+        "alarms notify nobody",
+        app(
+            lambda b: [
+                alarm["Properties"].pop("AlarmActions")
+                for alarm in resources(b, "AWS::CloudWatch::Alarm")
+            ]
+        ),
+    ),
+    (
+        "MON-3",
+        "Container Insights off",
+        app(
+            lambda b: props(b, "AWS::ECS::Cluster").update(
+                {"ClusterSettings": [{"Name": "containerInsights", "Value": "disabled"}]}
+            )
+        ),
+    ),
+    # Network and security
+    ("NET-1", "XSRF protection off", streamlit_config("server", "enableXsrfProtection", "false")),
+    (
+        "NET-1",
+        "CORS protection off in the image",
+        dockerfile(lambda t: t + "\nENV STREAMLIT_SERVER_ENABLE_CORS=false\n"),
+    ),
+    ("NET-2", "tracebacks shown", streamlit_config("client", "showErrorDetails", '"full"')),
+    (
+        "NET-2",
+        "tracebacks shown through the task definition",
+        app(
+            lambda b: container(b)["Environment"].append(
+                {"Name": "STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "Value": "full"}
+            )
+        ),
+    ),
+    (
+        "NET-3",
+        "invalid headers passed on",
+        app(
+            lambda b: set_attribute(
+                props(b, "AWS::ElasticLoadBalancingV2::LoadBalancer")["LoadBalancerAttributes"],
+                "routing.http.drop_invalid_header_fields.enabled",
+                "false",
+            )
+        ),
+    ),
+    ("NET-4", "tasks open to the internet", app(task_ingress_open_to_the_world)),
+    ("NET-6", "the load balancer answers everyone", app(listeners_forward_everything)),
+    (
+        "NET-6",
+        "no listener rule checks the origin header",
+        app(
+            lambda b: remove_resources(
+                [
+                    name
+                    for name, r in b["Resources"].items()
+                    if r["Type"] == "AWS::ElasticLoadBalancingV2::ListenerRule"
+                ]
+            )(b)
+        ),
+    ),
+    # Cost
+    (
+        "COST-1",
+        "no upper bound on scaling",
+        app(lambda b: props(b, "AWS::ApplicationAutoScaling::ScalableTarget").pop("MaxCapacity")),
+    ),
+    (
+        "COST-1",
+        "no target tracking",
+        app(
+            lambda b: remove_resources(
+                [
+                    name
+                    for name, r in b["Resources"].items()
+                    if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+                ]
+            )(b)
+        ),
+    ),
+    (
+        "COST-2",
+        "images never expire",
+        bootstrap(lambda b: props(b, "AWS::ECR::Repository").pop("LifecyclePolicy")),
+    ),
+    (
+        "COST-3",
+        "no move to Infrequent Access",
+        app(lambda b: props(b, "AWS::EFS::FileSystem").pop("LifecyclePolicies")),
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests
+
+
+@pytest.fixture(scope="module")
+def baked(default_project: Path) -> Path:
+    load_review(default_project)
+    return default_project
+
+
+@pytest.fixture
+def project_copy(baked: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / baked.name
+    shutil.copytree(baked, copy, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    return copy
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATIONS))
+def test_a_fresh_bake_passes_the_static_review(bake: Baker, variation: str) -> None:
+    project = bake(**VARIATIONS[variation])
+    result = run_review(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| FAIL |" not in result.stdout
+
+
+def test_the_documented_command_passes_on_a_fresh_bake(baked: Path) -> None:
+    """Exactly what the README and CI run: `uv run python scripts/review.py --static`."""
+    result = subprocess.run(
+        ["uv", "run", "python", "scripts/review.py", "--static"],
+        cwd=baked,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("## Production review: static")
+
+
+def test_every_static_item_has_a_defect(baked: Path) -> None:
+    review = load_review(baked)
+    items = review.parse_checklist((baked / "PRODUCTION_CHECKLIST.md").read_text())
+    static = {item.id for item in items if item.mode == "static"}
+    assert static == {item_id for item_id, _, _ in DEFECTS}
+
+
+@pytest.mark.parametrize(
+    ("item_id", "inject"),
+    [pytest.param(item_id, inject, id=f"{item_id} {what}") for item_id, what, inject in DEFECTS],
+)
+def test_each_defect_fails_its_item(
+    project_copy: Path, item_id: str, inject: Callable[[Path], None]
+) -> None:
+    inject(project_copy)
+    result = run_review(project_copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = item_line(result.stdout, item_id)
+    assert line.startswith(f"| FAIL | {item_id} |"), line
