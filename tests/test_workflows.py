@@ -409,8 +409,8 @@ def test_the_app_template_fits_an_inline_deploy(project: Path) -> None:
 
 
 def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
-    """Every AWS API the deploy job calls (directly or through the actions it uses) is granted to
-    the deploy role by the bootstrap stack."""
+    """Every AWS API the deploy job calls (directly, through the actions it uses, or through the
+    production review it runs) is granted to the deploy role by the bootstrap stack."""
     called = {
         "ecr:GetAuthorizationToken",  # amazon-ecr-login
         "ecr:BatchGetImage",  # is this commit already pushed?
@@ -425,6 +425,14 @@ def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
         "cloudformation:DescribeChangeSet",
         "cloudformation:ExecuteChangeSet",
         "iam:PassRole",  # --role-arn
+        # scripts/review.py, run live by the deploy job after the smoke check
+        "ecs:DescribeServices",
+        "ecs:DescribeTaskDefinition",
+        "secretsmanager:DescribeSecret",
+        "elasticfilesystem:DescribeFileSystems",
+        "elasticfilesystem:DescribeBackupPolicy",
+        "cloudwatch:DescribeAlarms",
+        "logs:DescribeLogGroups",
     }
     bootstrap = load_cloudformation(project / "infra" / "bootstrap.yaml")
     granted: set[str] = set()
