@@ -442,3 +442,120 @@ def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
                 actions = statement["Action"]
                 granted |= {actions} if isinstance(actions, str) else set(actions)
     assert called - granted == set()
+
+
+# --------------------------------------------------------------------------------------------------
+# The deploy step's script, run for real against a fake AWS CLI
+
+FAKE_AWS = '''\
+"""A stand-in for the AWS CLI: records each call, answers from FAKE_* environment variables."""
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:2] == ["cloudformation", "deploy"]:
+    sys.exit(int(os.environ["FAKE_DEPLOY_EXIT"]))
+if args[:2] == ["cloudformation", "describe-stacks"]:
+    print(os.environ["FAKE_STACK_STATUS"] + "\\t" + os.environ["FAKE_STACK_IMAGE"])
+elif args[:2] == ["cloudformation", "describe-stack-events"]:
+    print("Service  UPDATE_FAILED  ECS Deployment Circuit Breaker was triggered")
+'''
+REPOSITORY_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
+DIGEST = "sha256:" + "ab" * 32
+IMAGE_URI = f"{REPOSITORY_URI}@{DIGEST}"
+OTHER_IMAGE_URI = f"{REPOSITORY_URI}@sha256:" + "cd" * 32
+
+
+def deploy_step(project: Path) -> dict[str, Any]:
+    job = load_workflow(project / ".github" / "workflows" / "deploy.yml")["jobs"]["deploy"]
+    [step] = [step for step in job["steps"] if step.get("id") == "deploy"]
+    return step
+
+
+def run_deploy_step(
+    project: Path, tmp_path: Path, *, exit_code: int, status: str, image: str
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run the step's script as GitHub would (bash -eo pipefail) with a fake `aws` first on PATH."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    aws = fake_bin / "aws"
+    aws.write_text(f"#!{sys.executable}\n{FAKE_AWS}")
+    aws.chmod(0o755)
+    script = tmp_path / "step.sh"
+    script.write_text(deploy_step(project)["run"])
+    log = tmp_path / "aws-calls.jsonl"
+    env = {
+        "PATH": f"{fake_bin}:/usr/bin:/bin",
+        "APP_STACK": "app-stack",
+        "REPOSITORY_URI": REPOSITORY_URI,
+        "EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/execution",
+        "BUILT_DIGEST": DIGEST,
+        "EXISTING_DIGEST": "",
+        "GITHUB_SHA": "0" * 40,
+        "GITHUB_OUTPUT": str(tmp_path / "github-output"),
+        "FAKE_AWS_LOG": str(log),
+        "FAKE_DEPLOY_EXIT": str(exit_code),
+        "FAKE_STACK_STATUS": status,
+        "FAKE_STACK_IMAGE": image,
+    }
+    result = subprocess.run(
+        ["/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
+
+
+def test_a_successful_deploy_passes_every_parameter_and_the_digest(
+    default_project: Path, tmp_path: Path
+) -> None:
+    result, calls = run_deploy_step(
+        default_project, tmp_path, exit_code=0, status="UPDATE_COMPLETE", image=IMAGE_URI
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [deploy] = [call for call in calls if call[:2] == ["cloudformation", "deploy"]]
+    assert deploy[deploy.index("--template-file") + 1] == "infra/app.yaml"
+    assert deploy[deploy.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/execution"
+    assert "--no-fail-on-empty-changeset" in deploy
+    overrides = deploy[deploy.index("--parameter-overrides") + 1 :]
+    parameters = json.loads((default_project / "infra" / "app-parameters.json").read_text())
+    expected = [f"{key}={value}" for key, value in parameters.items() if key != "ImageUri"]
+    assert overrides == [*expected, f"ImageUri={IMAGE_URI}"]
+    assert f"image_uri={IMAGE_URI}" in (tmp_path / "github-output").read_text()
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "status", "image", "reason"),
+    [
+        (255, "UPDATE_ROLLBACK_COMPLETE", OTHER_IMAGE_URI, "exited with 255"),
+        (255, "ROLLBACK_COMPLETE", IMAGE_URI, "an administrator must delete the stack"),
+        (0, "UPDATE_ROLLBACK_FAILED", IMAGE_URI, "ended in UPDATE_ROLLBACK_FAILED"),
+        (0, "UPDATE_COMPLETE", OTHER_IMAGE_URI, f"not {IMAGE_URI}"),
+    ],
+    ids=["circuit-breaker-rollback", "first-create-failed", "stuck-stack", "other-image"],
+)
+def test_a_failed_or_rolled_back_deploy_fails_the_job(
+    default_project: Path, tmp_path: Path, exit_code: int, status: str, image: str, reason: str
+) -> None:
+    result, calls = run_deploy_step(
+        default_project, tmp_path, exit_code=exit_code, status=status, image=image
+    )
+    assert result.returncode == 1
+    assert "::error::Deploy failed" in result.stdout
+    assert reason in result.stdout
+    assert calls[-1][:2] == ["cloudformation", "describe-stack-events"]
+
+
+def test_an_unchanged_stack_after_an_earlier_rollback_is_a_success(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """Re-deploying the image a rollback returned to changes nothing: the stack keeps the status
+    of that rollback, and the job is right to pass."""
+    result, _ = run_deploy_step(
+        default_project, tmp_path, exit_code=0, status="UPDATE_ROLLBACK_COMPLETE", image=IMAGE_URI
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
