@@ -10,10 +10,12 @@ that the deploy workflow agrees with the stacks it deploys (outputs, parameters,
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -445,7 +447,7 @@ def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# The deploy step's script, run for real against a fake AWS CLI
+# The deploy job's scripts, run for real against a fake AWS CLI
 
 FAKE_AWS = '''\
 """A stand-in for the AWS CLI: records each call, answers from FAKE_* environment variables."""
@@ -459,6 +461,8 @@ if args[:2] == ["cloudformation", "describe-stacks"]:
     print(os.environ["FAKE_STACK_STATUS"] + "\\t" + os.environ["FAKE_STACK_IMAGE"])
 elif args[:2] == ["cloudformation", "describe-stack-events"]:
     print("Service  UPDATE_FAILED  ECS Deployment Circuit Breaker was triggered")
+elif args[:2] == ["ecr", "batch-get-image"]:
+    print(os.environ["FAKE_PUSHED_DIGEST"])
 '''
 REPOSITORY_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
 DIGEST = "sha256:" + "ab" * 32
@@ -466,54 +470,69 @@ IMAGE_URI = f"{REPOSITORY_URI}@{DIGEST}"
 OTHER_IMAGE_URI = f"{REPOSITORY_URI}@sha256:" + "cd" * 32
 
 
-def deploy_step(project: Path) -> dict[str, Any]:
+def deploy_job_step(project: Path, name_prefix: str) -> dict[str, Any]:
     job = load_workflow(project / ".github" / "workflows" / "deploy.yml")["jobs"]["deploy"]
-    [step] = [step for step in job["steps"] if step.get("id") == "deploy"]
+    [step] = [step for step in job["steps"] if step.get("name", "").startswith(name_prefix)]
     return step
 
 
-def run_deploy_step(
-    project: Path, tmp_path: Path, *, exit_code: int, status: str, image: str
-) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
-    """Run the step's script as GitHub would (bash -eo pipefail) with a fake `aws` first on PATH."""
+def run_deploy_job_step(
+    project: Path, tmp_path: Path, name_prefix: str, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]], str]:
+    """Run one step's script as GitHub would (bash -eo pipefail) with a fake `aws` first on PATH.
+
+    Returns the process, the AWS CLI calls it made and what it wrote to $GITHUB_OUTPUT.
+    """
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     aws = fake_bin / "aws"
     aws.write_text(f"#!{sys.executable}\n{FAKE_AWS}")
     aws.chmod(0o755)
     script = tmp_path / "step.sh"
-    script.write_text(deploy_step(project)["run"])
+    script.write_text(deploy_job_step(project, name_prefix)["run"])
     log = tmp_path / "aws-calls.jsonl"
-    env = {
+    output = tmp_path / "github-output"
+    output.touch()
+    defaults = {
         "PATH": f"{fake_bin}:/usr/bin:/bin",
         "APP_STACK": "app-stack",
-        "REPOSITORY_URI": REPOSITORY_URI,
-        "EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/execution",
-        "BUILT_DIGEST": DIGEST,
-        "EXISTING_DIGEST": "",
         "GITHUB_SHA": "0" * 40,
-        "GITHUB_OUTPUT": str(tmp_path / "github-output"),
+        "GITHUB_OUTPUT": str(output),
         "FAKE_AWS_LOG": str(log),
-        "FAKE_DEPLOY_EXIT": str(exit_code),
-        "FAKE_STACK_STATUS": status,
-        "FAKE_STACK_IMAGE": image,
     }
     result = subprocess.run(
         ["/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
         cwd=project,
-        env=env,
+        env={**defaults, **env},
         capture_output=True,
         text=True,
         check=False,
     )
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return result, calls
+    return result, calls, output.read_text()
+
+
+def run_deploy(
+    project: Path, tmp_path: Path, *, exit_code: int, status: str, image: str
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]], str]:
+    return run_deploy_job_step(
+        project,
+        tmp_path,
+        "Deploy the app stack",
+        REPOSITORY_URI=REPOSITORY_URI,
+        EXECUTION_ROLE_ARN="arn:aws:iam::123456789012:role/execution",
+        BUILT_DIGEST=DIGEST,
+        EXISTING_DIGEST="",
+        FAKE_DEPLOY_EXIT=str(exit_code),
+        FAKE_STACK_STATUS=status,
+        FAKE_STACK_IMAGE=image,
+    )
 
 
 def test_a_successful_deploy_passes_every_parameter_and_the_digest(
     default_project: Path, tmp_path: Path
 ) -> None:
-    result, calls = run_deploy_step(
+    result, calls, output = run_deploy(
         default_project, tmp_path, exit_code=0, status="UPDATE_COMPLETE", image=IMAGE_URI
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -525,7 +544,7 @@ def test_a_successful_deploy_passes_every_parameter_and_the_digest(
     parameters = json.loads((default_project / "infra" / "app-parameters.json").read_text())
     expected = [f"{key}={value}" for key, value in parameters.items() if key != "ImageUri"]
     assert overrides == [*expected, f"ImageUri={IMAGE_URI}"]
-    assert f"image_uri={IMAGE_URI}" in (tmp_path / "github-output").read_text()
+    assert f"image_uri={IMAGE_URI}" in output
 
 
 @pytest.mark.parametrize(
@@ -541,7 +560,7 @@ def test_a_successful_deploy_passes_every_parameter_and_the_digest(
 def test_a_failed_or_rolled_back_deploy_fails_the_job(
     default_project: Path, tmp_path: Path, exit_code: int, status: str, image: str, reason: str
 ) -> None:
-    result, calls = run_deploy_step(
+    result, calls, _ = run_deploy(
         default_project, tmp_path, exit_code=exit_code, status=status, image=image
     )
     assert result.returncode == 1
@@ -555,7 +574,66 @@ def test_an_unchanged_stack_after_an_earlier_rollback_is_a_success(
 ) -> None:
     """Re-deploying the image a rollback returned to changes nothing: the stack keeps the status
     of that rollback, and the job is right to pass."""
-    result, _ = run_deploy_step(
+    result, _, _ = run_deploy(
         default_project, tmp_path, exit_code=0, status="UPDATE_ROLLBACK_COMPLETE", image=IMAGE_URI
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("pushed", "reused"), [(DIGEST, True), ("None", False)])
+def test_an_image_already_pushed_for_the_commit_is_reused(
+    default_project: Path, tmp_path: Path, pushed: str, reused: bool
+) -> None:
+    """ECR tags are immutable, so a re-run (or a rollback by re-run) must reuse the image."""
+    result, calls, output = run_deploy_job_step(
+        default_project,
+        tmp_path,
+        "Look for an image",
+        REPOSITORY_NAME="app",
+        FAKE_PUSHED_DIGEST=pushed,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert calls == [
+        [
+            "ecr",
+            "batch-get-image",
+            "--repository-name",
+            "app",
+            "--image-ids",
+            f"imageTag={'0' * 40}",
+            "--query",
+            "images[0].imageId.imageDigest",
+            "--output",
+            "text",
+        ]
+    ]
+    assert (f"digest={DIGEST}" in output) is reused
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    """Answers like Streamlit's health endpoint, and 404 everywhere else."""
+
+    def do_GET(self) -> None:
+        healthy = self.path == "/_stcore/health"
+        self.send_response(200 if healthy else 404)
+        self.end_headers()
+        self.wfile.write(b"ok" if healthy else b"not found")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+def test_the_smoke_check_asks_the_health_endpoint(default_project: Path, tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        app_url = f"http://127.0.0.1:{server.server_address[1]}"
+        result, _, _ = run_deploy_job_step(
+            default_project, tmp_path, "Smoke check", APP_URL=app_url
+        )
+    finally:
+        server.shutdown()
+        thread.join()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok\n")
