@@ -273,6 +273,19 @@ DEFECTS: list[Defect] = [
     ),
     (
         "AUTH-3",
+        "a look-alike repository may deploy",
+        bootstrap(
+            lambda b: github_trust(b)["Condition"]["StringLike"].update(
+                {
+                    "token.actions.githubusercontent.com:sub": (
+                        "repo:not-my-org/company-chat:ref:refs/heads/main"
+                    )
+                }
+            )
+        ),
+    ),
+    (
+        "AUTH-3",
         "audience not checked",
         bootstrap(lambda b: github_trust(b)["Condition"].pop("StringEquals")),
     ),

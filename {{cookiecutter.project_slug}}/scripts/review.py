@@ -372,12 +372,16 @@ def _github_principal(statement: dict[str, Any]) -> bool:
 
 
 def _sub_is_scoped(pattern: str) -> bool:
-    """``repo:owner/name:ref:refs/heads/main`` or ``:environment:prod`` (either sub form)."""
-    owner, _, name = GITHUB_REPOSITORY.lower().partition("/")
-    text = pattern.lower()
-    names_repo = f"{owner}/{name}:" in text or (f"repo:{owner}@" in text and f"/{name}@" in text)
-    suffix = re.search(r":(ref:refs/heads/main|environment:[a-z0-9_.-]+)$", text)
-    return text.startswith("repo:") and names_repo and bool(suffix)
+    """``repo:OWNER/NAME:ref:refs/heads/main`` or ``...:environment:NAME``, in either sub form.
+
+    The second form (``repo:OWNER@ID/NAME@ID:...``) may use ``*`` for the numeric ids; a ``*``
+    anywhere else would let other branches, pull requests or repositories assume the role.
+    """
+    owner, _, name = (re.escape(part) for part in GITHUB_REPOSITORY.lower().partition("/"))
+    context = r"(ref:refs/heads/main|environment:[a-z0-9_.-]+)"
+    plain = rf"repo:{owner}/{name}:{context}"
+    with_ids = rf"repo:{owner}@(\*|\d+)/{name}@(\*|\d+):{context}"
+    return any(re.fullmatch(form, pattern.lower()) for form in (plain, with_ids))
 
 
 @check("AUTH-3", "static")
