@@ -627,10 +627,11 @@ def efs_encrypted(repo: Repo) -> list[str]:
 
 
 def _denies_insecure_transport(document: Any) -> bool:
+    """A Deny statement with ``Bool: {aws:SecureTransport: false}``."""
     for statement in _statements(document):
-        condition = json.dumps(statement.get("Condition") or {})
-        if statement.get("Effect") == "Deny" and "aws:SecureTransport" in condition:
-            return '"false"' in condition.lower() or "false" in condition.lower()
+        secure = ((statement.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+        if statement.get("Effect") == "Deny" and str(secure).lower() == "false":
+            return True
     return False
 
 
@@ -731,10 +732,20 @@ def _lock_problems_without_uv(root: Path) -> list[str]:
     metadata = entry.get("metadata") or {}
 
     def normal(requirement: str) -> str:
-        return re.sub(r"\s+", "", requirement).lower().replace("_", "-")
+        """``Name[b,a] == 1`` and ``name[a,b]==1`` compare equal."""
+        text = re.sub(r"\s+", "", requirement).lower().replace("_", "-")
+        return re.sub(r"\[([^]]*)\]", lambda m: "[" + ",".join(sorted(m[1].split(","))) + "]", text)
 
     def recorded(entries: list[dict[str, Any]]) -> set[str]:
-        return {normal(e["name"] + e.get("specifier", "")) for e in entries}
+        return {
+            normal(
+                e["name"]
+                + (f"[{','.join(e['extras'])}]" if e.get("extras") else "")
+                + e.get("specifier", "")
+                + (f";{e['marker']}" if e.get("marker") else "")
+            )
+            for e in entries
+        }
 
     problems = []
     wanted = {normal(r) for r in project["project"].get("dependencies", [])}

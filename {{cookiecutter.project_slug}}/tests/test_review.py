@@ -114,6 +114,39 @@ def test_this_repository_passes_the_static_review(capsys: pytest.CaptureFixture[
         assert result_line(output, item.id).startswith(f"| {expected} |")
 
 
+def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
+    """Where uv is not installed, the review compares pyproject.toml with the lock's metadata."""
+    assert review._lock_problems_without_uv(ROOT) == []
+    for name in ("pyproject.toml", "uv.lock"):
+        (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"pytest==', '"pytest==0.0.1", "x==', 1))
+    assert review._lock_problems_without_uv(tmp_path) == [
+        "uv.lock is out of date with dependency group dev"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "scoped"),
+    [
+        ("repo:{repo}:ref:refs/heads/main", True),
+        ("repo:{repo}:environment:production", True),
+        ("repo:{owner}@*/{name}@*:ref:refs/heads/main", True),
+        ("repo:{owner}@123/{name}@456:environment:production", True),
+        ("repo:{repo}:*", False),
+        ("repo:{repo}:ref:refs/heads/*", False),
+        ("repo:{repo}:pull_request", False),
+        ("repo:x{repo}:ref:refs/heads/main", False),
+        ("repo:{owner}/*:ref:refs/heads/main", False),
+        ("repo:{owner}@*/*:environment:production", False),
+    ],
+)
+def test_deploy_role_subjects_must_name_this_repository(pattern: str, scoped: bool) -> None:
+    owner, name = review.GITHUB_REPOSITORY.split("/")
+    subject = pattern.format(repo=review.GITHUB_REPOSITORY, owner=owner, name=name)
+    assert review._sub_is_scoped(subject) is scoped
+
+
 # --------------------------------------------------------------------------------------------------
 # Live mode against moto
 
