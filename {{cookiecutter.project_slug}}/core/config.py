@@ -9,6 +9,7 @@ README.md, section "Configuration", lists every variable.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-# Free-text answers are rendered with `tojson`: a JSON string is a valid Python string literal
-# whatever quotes, backslashes or braces the answer contains.
-PROJECT_NAME: str = {{ cookiecutter.project_name | tojson }}
-DEFAULT_AWS_REGION: str = {{ cookiecutter.aws_region | tojson }}
-DEFAULT_MODEL_IDS: str = {{ cookiecutter.bedrock_model_id | tojson }}
+# The answers given when the project was generated live in project.json, as data: a project name
+# may contain quotes, backslashes or any length of text, which is safe in JSON and would make
+# generated Python fragile. Edit that file to rename the app or change the defaults.
+_PROJECT = json.loads(Path(__file__).with_name("project.json").read_text(encoding="utf-8"))
+PROJECT_NAME: str = _PROJECT["project_name"]
+DEFAULT_AWS_REGION: str = _PROJECT["aws_region"]
+DEFAULT_MODEL_IDS: str = _PROJECT["bedrock_model_id"]
 DEFAULT_SYSTEM_PROMPT = (
     f"You are {PROJECT_NAME}, a helpful assistant. Answer clearly and concisely, "
     "and say so when you do not know."

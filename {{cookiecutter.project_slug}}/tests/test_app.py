@@ -209,23 +209,21 @@ def test_access_denied_explains_the_fix_on_the_page(
 
 def test_a_corrupt_conversation_starts_a_fresh_one(open_page: Page, sessions_dir: Path) -> None:
     send(open_page(), "Soon unreadable")
-    # Damage the conversation's message file (the one holding the reply's text).
-    (damaged,) = [
-        p for p in sessions_dir.rglob("*") if p.is_file() and "Echo from" in p.read_text()
-    ]
-    damaged.write_text("this is not JSON\n{also broken\n" * 3)
+    # Damage a record in the middle of the conversation file (JSON Lines, see core/sessions.py):
+    # what a disk or a bad manual edit does. The last line would only count as a torn write.
+    (damaged,) = sessions_dir.glob("*/*.jsonl")
+    lines = damaged.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = "this is not JSON\n"
+    damaged.write_text("".join(lines), encoding="utf-8")
 
     page = open_page()
     assert "could not be read" in page.error[0].value
     assert transcript(page) == []
     send(page, "Fresh start")
     assert transcript(page)[0] == ("user", "Fresh start")
-    # Nothing was deleted: the damaged text is still somewhere under SESSIONS_DIR.
-    assert any(
-        "this is not JSON" in p.read_text(errors="replace")
-        for p in sessions_dir.rglob("*")
-        if p.is_file()
-    )
+    # Nothing was deleted: the damaged file is still under SESSIONS_DIR, set aside.
+    kept = [p for p in sessions_dir.rglob("*") if p.is_file() and p != damaged]
+    assert any("this is not JSON" in p.read_text(errors="replace") for p in kept)
 
 
 def test_a_configuration_error_is_explained(
