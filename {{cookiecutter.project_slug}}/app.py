@@ -127,7 +127,7 @@ def render_conversation_list(
             args=(summary.id,),
         )
         delete_col.button(
-            "🗑",
+            ":material/delete:",
             key=f"delete-{summary.id}",
             help="Delete this conversation",
             on_click=ask_to_delete,
