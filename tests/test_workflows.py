@@ -457,6 +457,8 @@ with open(os.environ["FAKE_AWS_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 if args[:2] == ["cloudformation", "deploy"]:
     sys.exit(int(os.environ["FAKE_DEPLOY_EXIT"]))
+if args[:2] == ["cloudformation", "describe-stacks"] and not os.environ["FAKE_STACK_STATUS"]:
+    sys.exit("An error occurred (ValidationError): Stack with id app-stack does not exist")
 if args[:2] == ["cloudformation", "describe-stacks"]:
     print(os.environ["FAKE_STACK_STATUS"] + "\\t" + os.environ["FAKE_STACK_IMAGE"])
 elif args[:2] == ["cloudformation", "describe-stack-events"]:
@@ -554,8 +556,15 @@ def test_a_successful_deploy_passes_every_parameter_and_the_digest(
         (255, "ROLLBACK_COMPLETE", IMAGE_URI, "an administrator must delete the stack"),
         (0, "UPDATE_ROLLBACK_FAILED", IMAGE_URI, "ended in UPDATE_ROLLBACK_FAILED"),
         (0, "UPDATE_COMPLETE", OTHER_IMAGE_URI, f"not {IMAGE_URI}"),
+        (255, "", "", "exited with 255"),
     ],
-    ids=["circuit-breaker-rollback", "first-create-failed", "stuck-stack", "other-image"],
+    ids=[
+        "circuit-breaker-rollback",
+        "first-create-failed",
+        "stuck-stack",
+        "other-image",
+        "change-set-refused",
+    ],
 )
 def test_a_failed_or_rolled_back_deploy_fails_the_job(
     default_project: Path, tmp_path: Path, exit_code: int, status: str, image: str, reason: str
