@@ -16,7 +16,9 @@ from core.messages import Message
 
 # botocore retries throttling and transient errors before the stream starts. "adaptive" adds a
 # client-side rate limiter on top of exponential backoff, which suits many users sharing one task.
-MAX_ATTEMPTS = 6
+# Four attempts in all (botocore's `max_attempts` would count retries only) keep the wait before
+# the page explains a throttle to some seconds, not a minute.
+MAX_ATTEMPTS = 4
 # Read timeout is the longest silence between two chunks; long prompts can take a while to start.
 READ_TIMEOUT_SECONDS = 120
 MAX_REPLY_TOKENS = 2048
@@ -105,7 +107,7 @@ def make_bedrock_client(region: str) -> Any:
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=10,
         read_timeout=READ_TIMEOUT_SECONDS,
     )
@@ -184,9 +186,9 @@ class BedrockProvider:
         if kind in ("throttling", "servicequotaexceeded", "toomanyrequests"):
             return ThrottledError(
                 f"Amazon Bedrock is throttling requests for {model_id}. The app already "
-                f"retried with backoff ({MAX_ATTEMPTS} attempts) without success. Wait a few "
-                "seconds and send your message again, or pick another model. If this happens "
-                "often, ask for a higher quota in Service Quotas.",
+                f"retried with backoff ({MAX_ATTEMPTS} attempts in all) without success. Wait "
+                "a few seconds and send your message again, or pick another model. If this "
+                "happens often, ask for a higher quota in Service Quotas.",
                 code=code,
             )
         if kind in ("validation", "resourcenotfound"):

@@ -7,12 +7,16 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, EventStreamError
 
+from core.config import load_settings
 from core.llm import (
+    MAX_ATTEMPTS,
     AccessDeniedError,
     BedrockProvider,
     EchoProvider,
     ProviderError,
     ThrottledError,
+    make_bedrock_client,
+    make_provider,
     to_bedrock_messages,
 )
 from core.messages import Message
@@ -183,3 +187,18 @@ def test_nothing_to_answer_is_refused_without_calling_bedrock() -> None:
     with pytest.raises(ProviderError):
         list(bedrock(client).stream_reply([assistant("only me")], MODEL))
     assert client.calls == []
+
+
+# --- Wiring -------------------------------------------------------------------------------------
+
+
+def test_the_real_client_retries_adaptively_in_the_configured_region() -> None:
+    client = make_bedrock_client("eu-west-1")  # no call is made: no credentials needed
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS}
+
+
+def test_settings_choose_the_provider() -> None:
+    echo = make_provider(load_settings({"LLM_PROVIDER": "echo"}))
+    bedrock_provider = make_provider(load_settings({"LLM_PROVIDER": "bedrock"}))
+    assert (echo.name, bedrock_provider.name) == ("echo", "bedrock")
