@@ -23,10 +23,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import artifacts_on_failure, chromium, new_page
+from tests.support.browser import TIMEOUT_MS, artifacts_on_failure, chromium, new_page
 from tests.support.chat import (
     CHAT_MESSAGE,
-    TIMEOUT_MS,
     ChatMessage,
     chat_messages,
     local_storage,

@@ -27,6 +27,10 @@ CHROMIUM_ARGS = (
 )
 # Wide enough that Streamlit shows the sidebar expanded (it collapses it on narrow screens).
 VIEWPORT = {"width": 1280, "height": 900}
+# Upper bound for any page action or wait (a first load runs the app's imports, a few seconds on
+# an idle machine, much more on a loaded CI runner): a failure, never a timing expectation.
+TIMEOUT_MS = 90_000
+LOG_TAIL_LINES = 25
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
@@ -53,18 +57,38 @@ def chromium() -> Iterator[Browser]:
 def new_page(browser: Browser) -> Page:
     """A page in its own context: a separate localStorage, so a separate chat session."""
     context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
     return context.new_page()
+
+
+def _log_files(logs: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in logs:
+        files += sorted(path.rglob("*.log")) if path.is_dir() else [path]
+    return files
+
+
+def _tail(path: Path, lines: int) -> str:
+    """The last lines of a log, without the page's static asset requests (noise in nginx's)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        return f"(unreadable: {error})"
+    kept = [line for line in text.splitlines() if "GET /static/" not in line]
+    return "\n".join(kept[-lines:])
 
 
 @contextmanager
 def artifacts_on_failure(
     pages: Sequence[Page], out_dir: Path, logs: Sequence[Path]
 ) -> Iterator[None]:
-    """On any exception in the block, save a screenshot and the HTML of each page into
-    ``out_dir``, and name them and the server logs in the error, then let it propagate."""
+    """On an exception in the block, save a screenshot and the HTML of each page in ``out_dir``,
+    print their paths and the logs' (files, or folders searched for ``*.log``), and attach the
+    tail of every log to the error: on CI the tmp dir is gone by the time anyone looks."""
     try:
         yield
-    except BaseException as error:
+    except Exception as error:
         out_dir.mkdir(parents=True, exist_ok=True)
         saved: list[str] = []
         for index, page in enumerate(pages):
@@ -78,8 +102,8 @@ def artifacts_on_failure(
                 saved += [str(shot), str(html)]
             except Exception as capture_error:  # the page may be why we failed
                 saved.append(f"(page {index} could not be captured: {capture_error})")
-        saved += [str(path) for path in logs]
-        note = "Debug artifacts:\n  " + "\n  ".join(saved)
-        print(note)
-        error.add_note(note)
+        log_files = _log_files(logs)
+        print("Debug artifacts:\n  " + "\n  ".join(saved + [str(path) for path in log_files]))
+        for path in log_files:
+            error.add_note(f"--- {path} (last lines) ---\n{_tail(path, LOG_TAIL_LINES)}")
         raise

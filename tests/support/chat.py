@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
 
+from tests.support.browser import TIMEOUT_MS
+
 APP_IDLE = (
     '[data-testid="stApp"][data-test-script-state="notRunning"]'
     '[data-test-connection-state="CONNECTED"]'
@@ -21,9 +23,6 @@ CHAT_MESSAGE = '[data-testid="stChatMessage"]'
 CHAT_MESSAGE_CONTENT = '[data-testid="stChatMessageContent"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 
-# Upper bound for anything the page does (first load runs the app's imports, about 2-5 s on an
-# idle machine); a failure, not a timing expectation.
-TIMEOUT_MS = 90_000
 
 # The sidebar lines the app renders to show which server answered and which session it is.
 # Numbered groups only: Playwright hands these patterns to the browser's RegExp as well.

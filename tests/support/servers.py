@@ -100,14 +100,13 @@ class StreamlitServer:
         env: Mapping[str, str],
         log_dir: Path,
         name: str,
-        port: int | None = None,
     ) -> StreamlitServer:
         """Start the server with ``env`` on top of a scrubbed copy of this process's environment.
 
         Returns once ``/_stcore/health`` answers (the only health endpoint that reflects the
         server's state; ``/healthz`` serves the HTML page whatever happens).
         """
-        port = port or free_port()
+        port = free_port()
         python = project_dir / ".venv" / "bin" / "python"
         if not python.exists():
             raise RuntimeError(f"{python} is missing: run `uv sync --locked` in {project_dir}")
@@ -384,5 +383,11 @@ class Processes:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        errors: list[Exception] = []
         for process in reversed(self._started):
-            process.stop()
+            try:
+                process.stop()
+            except Exception as error:  # stop the others anyway, then report
+                errors.append(error)
+        if errors:
+            raise ExceptionGroup("could not stop every process", errors)
