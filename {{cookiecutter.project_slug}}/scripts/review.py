@@ -827,7 +827,7 @@ def actions_pinned(repo: Repo) -> list[str]:
     problems = []
     for name, workflow in repo.workflows.items():
         uses = [(job_id, job.get("uses")) for job_id, job in jobs(workflow).items()]
-        uses += [(job_id, step.get("uses")) for n, job_id, step in steps({name: workflow})]
+        uses += [(job_id, step.get("uses")) for _, job_id, step in steps({name: workflow})]
         for job_id, action in uses:
             if not action or action.startswith(("./", "$/")):
                 continue  # this repository, at the running commit
@@ -1066,7 +1066,7 @@ def tasks_only_from_alb(repo: Repo) -> list[str]:
         for ingress in repo.app.of_type("AWS::EC2::SecurityGroupIngress").values():
             if group in repo.app.refs(repo.app.props(ingress).get("GroupId")):
                 rules.append(repo.app.props(ingress))
-        for rule in rules:
+        for rule in [v for r in rules for v in repo.app.values(r) if v is not None]:
             if "CidrIp" in rule or "CidrIpv6" in rule or "SourcePrefixListId" in rule:
                 problems.append(f"{group}: ingress from an address range, not the load balancer")
             elif "SourceSecurityGroupId" not in rule:
@@ -1079,8 +1079,22 @@ def _from_secrets_manager(value: Any) -> bool:
 
 
 def _is_forbidden(action: Any) -> bool:
-    config = action.get("FixedResponseConfig") or {} if isinstance(action, dict) else {}
+    if not isinstance(action, dict):
+        return False
+    config = action.get("FixedResponseConfig") or {}
     return action.get("Type") == "fixed-response" and str(config.get("StatusCode")) == "403"
+
+
+def _origin_secret_headers(repo: Repo, distributions: dict[str, dict[str, Any]]) -> set[str]:
+    """Names of the headers CloudFront adds with a value from Secrets Manager."""
+    names = set()
+    for distribution in distributions.values():
+        config = repo.app.props(distribution).get("DistributionConfig") or {}
+        for origin in config.get("Origins") or []:
+            for header in origin.get("OriginCustomHeaders") or []:
+                if _from_secrets_manager(header.get("HeaderValue")):
+                    names.add(str(header.get("HeaderName")).lower())
+    return names
 
 
 @check("NET-6", "static")
@@ -1088,14 +1102,7 @@ def only_cloudfront_reaches_alb(repo: Repo) -> list[str]:
     distributions = repo.app.of_type("AWS::CloudFront::Distribution")
     if not distributions:
         return []  # no CloudFront: the load balancer is the front door (see NET-5)
-    headers = {
-        str(header.get("HeaderName")).lower()
-        for distribution in distributions.values()
-        for origin in (repo.app.props(distribution).get("DistributionConfig") or {}).get("Origins")
-        or []
-        for header in origin.get("OriginCustomHeaders") or []
-        if _from_secrets_manager(header.get("HeaderValue"))
-    }
+    headers = _origin_secret_headers(repo, distributions)
     if not headers:
         return ["CloudFront sends no origin header whose value comes from Secrets Manager"]
     problems = []
