@@ -632,6 +632,28 @@ def test_network_option_places_tasks_and_mount_targets_together(
         assert config["Subnets"] == [overrides[f"{prefix}1"], overrides[f"{prefix}2"]]
 
 
+@pytest.mark.parametrize("option", sorted(APP_OPTIONS))
+def test_service_starts_after_whatever_routes_to_it(default_baked: Baked, option: str) -> None:
+    """ECS refuses a target group that no listener uses yet, so the service must depend on the
+    listener or rule that forwards to it under every option (DependsOn cannot be conditional)."""
+    evaluator = Evaluator(default_baked.app, APP_OPTIONS[option])
+    resources = default_baked.app["Resources"]
+    routes = set()
+    for name, spec in resources.items():
+        if spec["Type"].startswith("AWS::ElasticLoadBalancingV2::Listener") and evaluator.exists(
+            name
+        ):
+            properties = evaluator.value(spec["Properties"])
+            actions = properties.get("DefaultActions", []) + properties.get("Actions", [])
+            if {"Type": "forward", "TargetGroupArn": "<TargetGroup>"} in actions:
+                routes.add(name)
+    assert routes
+    service = resources["Service"]
+    evaluated = json.dumps(evaluator.value(service["Properties"]))
+    dependencies = set(service["DependsOn"]) | set(re.findall(r"<(\w+)>", evaluated))
+    assert routes & dependencies, (routes, dependencies)
+
+
 def bedrock_statements(baked: Baked, overrides: dict[str, str]) -> list[dict[str, Any]]:
     evaluator = Evaluator(baked.app, overrides)
     return [
