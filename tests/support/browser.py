@@ -13,6 +13,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from tests.support.servers import log_tail
+
 CHROMIUM_PATH = "/usr/bin/chromium"
 # No sandbox (CI runs as root in a container), no GPU, and nothing that phones home: the test
 # must produce no traffic to any address but 127.0.0.1.
@@ -69,16 +71,6 @@ def _log_files(logs: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _tail(path: Path, lines: int) -> str:
-    """The last lines of a log, without the page's static asset requests (noise in nginx's)."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as error:
-        return f"(unreadable: {error})"
-    kept = [line for line in text.splitlines() if "GET /static/" not in line]
-    return "\n".join(kept[-lines:])
-
-
 @contextmanager
 def artifacts_on_failure(
     pages: Sequence[Page], out_dir: Path, logs: Sequence[Path]
@@ -105,5 +97,5 @@ def artifacts_on_failure(
         log_files = _log_files(logs)
         print("Debug artifacts:\n  " + "\n  ".join(saved + [str(path) for path in log_files]))
         for path in log_files:
-            error.add_note(f"--- {path} (last lines) ---\n{_tail(path, LOG_TAIL_LINES)}")
+            error.add_note(f"--- {path} (last lines) ---\n{log_tail(path, LOG_TAIL_LINES)}")
         raise

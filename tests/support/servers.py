@@ -38,10 +38,14 @@ def free_port() -> int:
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
-    """The end of a log file, for error messages that explain themselves."""
-    if not path.exists():
-        return f"(no log at {path})"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    """The end of a log file, for error messages that explain themselves. Requests for the
+    page's static assets are left out: in nginx's access log they bury everything else."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        return f"(no log at {path}: {error})"
+    kept = [line for line in text.splitlines() if "GET /static/" not in line]
+    return "\n".join(kept[-lines:])
 
 
 def wait_until_healthy(
