@@ -17,9 +17,11 @@ from tests.support.servers import log_tail
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 # No sandbox (CI runs as root in a container), no GPU, and nothing that phones home: the test
-# must produce no traffic to any address but 127.0.0.1.
+# must produce no traffic to any address but 127.0.0.1. Shared memory goes to /tmp, because a
+# container's /dev/shm is 64 MB by default and chromium's renderers crash when it fills up.
 CHROMIUM_ARGS = (
     "--no-sandbox",
+    "--disable-dev-shm-usage",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
