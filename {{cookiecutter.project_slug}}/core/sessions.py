@@ -120,6 +120,10 @@ _META_MAX_BYTES = 64 * 1024
 _READ_CHUNK = 1 << 20
 _CACHE_ENTRIES = 256
 _UNREADABLE_TITLE = "Unreadable conversation"
+# With the file lock held no write is in flight, so unparseable lines at the end are leftovers of
+# crashes: one crashed write leaves an unfinished line, a crash while repairing it (or a write whose
+# NFS pages were only partly flushed) makes that one complete unparseable line. More is corruption.
+_MAX_TORN_LINES = 1
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 # In-process locks, striped by path: bounded memory, and one thread holds at most one at a time, so
@@ -267,6 +271,7 @@ class _Parsed:
     offset: int = 0  # always just after a newline (or 0)
     summary: _Summary | None = None  # None until the header has been read
     messages: list[Message] = field(default_factory=list)
+    unparsed_lines: int = 0  # complete but unparseable lines after offset (see feed)
 
     def apply(self, record: dict[str, Any]) -> None:
         """Add one well-formed line; raise _InvalidRecord if its content is wrong."""
@@ -310,6 +315,7 @@ class _Parsed:
         nothing valid follows yet: both are what a write in progress or a crashed one looks like.
         """
         base, pos = self.offset, 0
+        self.unparsed_lines = 0
         while (end := data.find(b"\n", pos)) >= 0:
             record = _decode(data[pos:end])
             if record is not None:
@@ -318,6 +324,7 @@ class _Parsed:
             else:
                 resume = _skip_torn(data, end + 1, base + pos)
                 if resume is None:
+                    self.unparsed_lines = data.count(b"\n", pos)
                     break
                 pos = resume
             self.offset = base + pos
@@ -338,6 +345,12 @@ def _skip_torn(data: bytes, scan: int, file_offset: int) -> int | None:
             return end + 1
         raise _InvalidRecord(f"byte {file_offset}: a line that is not a valid record")
     return None
+
+
+def _feed(state: _Parsed, data: bytes, *, strict: bool) -> None:
+    state.feed(data)
+    if strict and state.unparsed_lines > _MAX_TORN_LINES:
+        raise _InvalidRecord(f"{state.unparsed_lines} unparseable lines at the end")
 
 
 def _clean_title(title: object) -> str:
@@ -477,17 +490,20 @@ class SessionStore:
         path = folder / f"{conversation_id}{_JSONL}"
         with _process_lock(path):
             try:
-                return list(self._read_unlocked(path, conversation_id).messages)
+                state = self._read_unlocked(path, conversation_id)
+                if state.unparsed_lines <= _MAX_TORN_LINES:
+                    return list(state.messages)
             except FileNotFoundError:
                 self._cache_drop(path)
                 return []
             except (_InvalidRecord, _Unreadable, OSError):
-                pass  # a real problem or a transient one (ESTALE on NFS): look again, locked
+                pass
+            # A real problem, or a write in flight / a transient NFS error (ESTALE) seen without
+            # the lock: look again with the lock held before moving anything.
             try:
                 with self._locked(path, create=False) as fd:
-                    self._cache_drop(path)
                     try:
-                        return list(self._load(path, fd, conversation_id).messages)
+                        return list(self._load(path, fd, conversation_id, strict=True).messages)
                     except _InvalidRecord as exc:
                         self._quarantine(folder, conversation_id, path, exc)
             except FileNotFoundError:
@@ -618,12 +634,16 @@ class SessionStore:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise _Unreadable("the conversation path is not a regular file")
-            return self._load(path, fd, conversation_id)
+            return self._load(path, fd, conversation_id, strict=False)
         finally:
             os.close(fd)
 
-    def _load(self, path: Path, fd: int, conversation_id: str) -> _Parsed:
-        """The parsed file, reading only the bytes added since the cached offset."""
+    def _load(self, path: Path, fd: int, conversation_id: str, *, strict: bool) -> _Parsed:
+        """The parsed file, reading only the bytes added since the cached offset.
+
+        ``strict`` (the file lock is held) also refuses more unparseable lines at the end than
+        crashes can leave.
+        """
         info = os.fstat(fd)
         file_id = (info.st_dev, info.st_ino)
         cached = self._cache_get(path)
@@ -636,13 +656,13 @@ class SessionStore:
         state = cached if reuse and cached is not None else _Parsed(conversation_id, file_id)
         try:
             try:
-                state.feed(_read_range(fd, state.offset, info.st_size))
+                _feed(state, _read_range(fd, state.offset, info.st_size), strict=strict)
             except _InvalidRecord:
                 if not reuse:
                     raise
                 # The cached prefix may be stale (the file changed in place): judge from scratch.
                 state = _Parsed(conversation_id, file_id)
-                state.feed(_read_range(fd, 0, info.st_size))
+                _feed(state, _read_range(fd, 0, info.st_size), strict=strict)
         except BaseException:
             self._cache_drop(path)  # possibly half-applied; the next read starts from scratch
             raise
@@ -672,7 +692,7 @@ class SessionStore:
         if meta is not None and size > 0 and meta[1] == size and meta[2] == info.st_ino:
             summary = meta[0]
         else:
-            state = self._load(path, fd, conversation_id)
+            state = self._load(path, fd, conversation_id, strict=True)
             if state.offset < size:
                 if os.pread(fd, 1, size - 1) != b"\n":
                     prefix.append(b"\n")
@@ -721,7 +741,7 @@ class SessionStore:
         path = folder / entry.name
         try:
             with self._locked(path, create=False) as fd:
-                state = self._load(path, fd, conversation_id)
+                state = self._load(path, fd, conversation_id, strict=True)
                 if state.summary is None:
                     return None  # being created (or an empty leftover): nothing to show yet
                 current = os.fstat(fd)

@@ -1,7 +1,7 @@
 """The conversation store: round trips, hostile input, concurrent writers, crashes, corruption.
 
-Concurrency and crash tests use real processes (multiprocessing with "spawn", as unrelated tasks on
-different hosts would be) and real SIGKILLs. Nothing here asserts on timing.
+Concurrency and crash tests use real, separate processes (tests/sessions_worker.py, as unrelated
+tasks on different hosts would be) and real SIGKILLs. Nothing here asserts on timing.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
-import multiprocessing
 import os
 import signal
 import stat
-import threading
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,7 +36,7 @@ from core.sessions import (
     parse_session_key,
 )
 
-SPAWN = multiprocessing.get_context("spawn")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Only a guard against a hung child hanging the whole run; no test depends on how long things take.
 GUARD_SECONDS = 120
 
@@ -506,31 +506,20 @@ def test_unknown_record_types_are_skipped(store: SessionStore, session_key: str)
 # --- several processes at once -------------------------------------------------------------------
 
 
-def _append_from_threads(root: str, session_key: str, conversation_id: str, worker: int) -> None:
-    """Child process: three writer threads and one reader thread in one process, like Streamlit."""
-    store = SessionStore(Path(root))
-    done = threading.Event()
+def worker(*args: str) -> subprocess.Popen[str]:
+    """Run ``python -m tests.sessions_worker ARGS``: a separate interpreter, like another task."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.sessions_worker", *args],
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
-    def write(thread: int) -> None:
-        for i in range(15):
-            store.append_messages(session_key, conversation_id, [user(f"{worker}.{thread}.{i}")])
 
-    def read() -> None:
-        # Opening and closing the file while a writer thread holds its lock must not drop the
-        # lock (POSIX locks belong to the process): this reader runs the whole time.
-        while not done.is_set():
-            store.read_messages(session_key, conversation_id)
-            store.list_conversations(session_key)
-
-    writers = [threading.Thread(target=write, args=(thread,)) for thread in range(3)]
-    reader = threading.Thread(target=read)
-    reader.start()
-    for thread in writers:
-        thread.start()
-    for thread in writers:
-        thread.join()
-    done.set()
-    reader.join()
+def finish(process: subprocess.Popen[str]) -> None:
+    process.communicate(timeout=GUARD_SECONDS)
+    assert process.returncode == 0
 
 
 def test_concurrent_writers_in_several_processes_lose_nothing(
@@ -538,16 +527,18 @@ def test_concurrent_writers_in_several_processes_lose_nothing(
 ) -> None:
     conversation_id = store.create_conversation(session_key)
     workers = [
-        SPAWN.Process(
-            target=_append_from_threads, args=(str(store.root), session_key, conversation_id, w)
-        )
+        worker("append-from-threads", str(store.root), session_key, conversation_id, str(w))
         for w in range(4)
     ]
     for process in workers:
-        process.start()
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+    for process in workers:  # start together
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
     for process in workers:
-        process.join(GUARD_SECONDS)
-        assert process.exitcode == 0
+        finish(process)
 
     stored = contents(store.read_messages(session_key, conversation_id))
     expected = {f"{w}.{t}.{i}" for w in range(4) for t in range(3) for i in range(15)}
@@ -562,8 +553,10 @@ def test_concurrent_writers_in_several_processes_lose_nothing(
     assert store.list_conversations(session_key)[0].message_count == 180
 
 
-def _append_one(root: str, session_key: str, conversation_id: str, text: str) -> None:
-    SessionStore(Path(root)).append_messages(session_key, conversation_id, [user(text)])
+def append_elsewhere(
+    store: SessionStore, session_key: str, conversation_id: str, text: str
+) -> None:
+    finish(worker("append-one", str(store.root), session_key, conversation_id, text))
 
 
 def test_a_read_sees_what_another_process_appended(store: SessionStore, session_key: str) -> None:
@@ -571,12 +564,7 @@ def test_a_read_sees_what_another_process_appended(store: SessionStore, session_
     store.append_messages(session_key, conversation_id, [user("mine")])
     assert contents(store.read_messages(session_key, conversation_id)) == ["mine"]  # now cached
     for text in ("theirs 1", "theirs 2"):
-        child = SPAWN.Process(
-            target=_append_one, args=(str(store.root), session_key, conversation_id, text)
-        )
-        child.start()
-        child.join(GUARD_SECONDS)
-        assert child.exitcode == 0
+        append_elsewhere(store, session_key, conversation_id, text)
         assert contents(store.read_messages(session_key, conversation_id))[-1] == text
     assert contents(store.read_messages(session_key, conversation_id)) == [
         "mine",
@@ -589,13 +577,10 @@ def test_a_read_sees_what_another_process_appended(store: SessionStore, session_
 # --- crashes -------------------------------------------------------------------------------------
 
 
-def _lock_write_half_and_hang(path: str, half: bytes, written: Any) -> None:
-    """Child process: what a writer looks like when its task dies in the middle of a write."""
-    fd = os.open(path, os.O_RDWR)
-    fcntl.lockf(fd, fcntl.LOCK_EX)
-    os.pwrite(fd, half, os.fstat(fd).st_size)
-    written.set()
-    threading.Event().wait()  # killed here, lock held, record half written
+def kill(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=GUARD_SECONDS)
+    assert process.returncode == -signal.SIGKILL
 
 
 def test_a_writer_killed_mid_record_leaves_the_conversation_usable(
@@ -607,10 +592,9 @@ def test_a_writer_killed_mid_record_leaves_the_conversation_usable(
     record = json.dumps({"type": "messages", "at": "x", "messages": [user("lost").to_dict()]})
     half = record.encode()[: len(record) // 2]
 
-    written = SPAWN.Event()
-    child = SPAWN.Process(target=_lock_write_half_and_hang, args=(str(path), half, written))
-    child.start()
-    assert written.wait(GUARD_SECONDS)
+    child = worker("lock-write-half-and-hang", str(path), half.hex())
+    assert child.stdout is not None
+    assert child.stdout.readline() == "written\n"
     probe = os.open(path, os.O_RDWR)
     try:  # the child really holds the lock while its record is half written
         with pytest.raises(OSError):
@@ -619,14 +603,12 @@ def test_a_writer_killed_mid_record_leaves_the_conversation_usable(
         os.close(probe)
     # Readers meanwhile skip the unfinished record.
     assert contents(store.read_messages(session_key, conversation_id)) == ["before"]
-    os.kill(child.pid, signal.SIGKILL)
-    child.join(GUARD_SECONDS)
-    assert child.exitcode == -signal.SIGKILL
+    kill(child)
     assert path.read_bytes().endswith(half)
 
     assert contents(store.read_messages(session_key, conversation_id)) == ["before"]
     store.append_messages(session_key, conversation_id, [user("after")])  # the lock was freed
-    _append_one(str(store.root), session_key, conversation_id, "later")
+    append_elsewhere(store, session_key, conversation_id, "later")
     expected = ["before", "after", "later"]
     assert contents(store.read_messages(session_key, conversation_id)) == expected
     assert contents(SessionStore(store.root).read_messages(session_key, conversation_id)) == (
@@ -638,26 +620,14 @@ def test_a_writer_killed_mid_record_leaves_the_conversation_usable(
     assert b'"type":"torn"' in raw
 
 
-def _append_until_killed(root: str, session_key: str, conversation_id: str, started: Any) -> None:
-    store = SessionStore(Path(root))
-    for i in itertools.count():
-        # Large records make it likely that the kill lands inside a write.
-        store.append_messages(session_key, conversation_id, [user(f"{i}:" + "x" * 200_000)])
-        started.set()
-
-
 def test_a_writer_killed_at_any_moment_loses_at_most_its_last_record(
     store: SessionStore, session_key: str
 ) -> None:
     conversation_id = store.create_conversation(session_key)
-    started = SPAWN.Event()
-    child = SPAWN.Process(
-        target=_append_until_killed, args=(str(store.root), session_key, conversation_id, started)
-    )
-    child.start()
-    assert started.wait(GUARD_SECONDS)
-    os.kill(child.pid, signal.SIGKILL)
-    child.join(GUARD_SECONDS)
+    child = worker("append-until-killed", str(store.root), session_key, conversation_id)
+    assert child.stdout is not None
+    assert child.stdout.readline() == "started\n"
+    kill(child)
 
     messages = store.read_messages(session_key, conversation_id)
     stored = [text.split(":")[0] for text in contents(messages)]
@@ -760,6 +730,11 @@ CORRUPTIONS: dict[str, Callable[[str], bytes]] = {
     ),
     "not-an-object": lambda cid: header_for(cid) + b"[1, 2]\n" + encoded(messages_record("b")),
     "no-header": lambda cid: encoded(messages_record("a")),
+    "nothing-but-garbage": lambda cid: b"this is not JSON\n{also broken\n" * 3,
+    # One crash leaves at most one unparseable line at the end (see sessions._MAX_TORN_LINES).
+    "several-unparseable-lines-at-the-end": lambda cid: (
+        header_for(cid) + encoded(messages_record("a")) + b"junk\n" * 3
+    ),
     "header-of-another-conversation": lambda cid: header_for(new_conversation_id()),
     "second-header": lambda cid: header_for(cid) + header_for(cid),
     "misplaced-torn-marker": lambda cid: (
