@@ -12,7 +12,7 @@ back in long form (`{"Ref": ...}`), which CloudFormation and the review both acc
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import re
 import shutil
@@ -33,19 +33,22 @@ from tests.conftest import Baker
 # Helpers
 
 
-def load_review(project: Path) -> ModuleType:
-    """The baked scripts/review.py as a module (its checklist parser and CloudFormation loader)."""
-    spec = importlib.util.spec_from_file_location("baked_review", project / "scripts/review.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["baked_review"] = module
+def load_review_package(project: Path) -> tuple[ModuleType, ModuleType]:
+    """The baked review's checklist parser and CloudFormation loader modules.
+
+    Imported once per session, from the first bake that asks: these two modules are the same in
+    every bake (only production_review/project.py holds answers).
+    """
+    if "production_review.repository" not in sys.modules:
+        sys.path.insert(0, str(project / "scripts"))
     # The bakes are shared by the whole session and never modified: no __pycache__ in them.
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        spec.loader.exec_module(module)
+        checklist = importlib.import_module("production_review.checklist")
+        repository = importlib.import_module("production_review.repository")
     finally:
         sys.dont_write_bytecode = writes_bytecode
-    return module
+    return checklist, repository
 
 
 def run_review(project: Path) -> subprocess.CompletedProcess[str]:
@@ -64,8 +67,8 @@ def item_line(output: str, item_id: str) -> str:
 
 
 def edit_cfn(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    review = sys.modules["baked_review"]
-    body = yaml.load(path.read_text(), Loader=review.CfnLoader)  # noqa: S506 (a SafeLoader)
+    _, repository = load_review_package(path.parent.parent)
+    body = yaml.load(path.read_text(), Loader=repository.CfnLoader)  # noqa: S506 (a SafeLoader)
     change(body)
     path.write_text(yaml.safe_dump(body, sort_keys=False))
 
@@ -655,7 +658,6 @@ DEFECTS: list[Defect] = [
 
 @pytest.fixture(scope="module")
 def baked(default_project: Path) -> Path:
-    load_review(default_project)
     return default_project
 
 
@@ -691,8 +693,8 @@ def test_the_documented_command_passes_on_a_fresh_bake(project_copy: Path) -> No
 
 
 def test_every_static_item_has_a_defect(baked: Path) -> None:
-    review = load_review(baked)
-    items = review.parse_checklist((baked / "PRODUCTION_CHECKLIST.md").read_text())
+    checklist, _ = load_review_package(baked)
+    items = checklist.parse_checklist((baked / "PRODUCTION_CHECKLIST.md").read_text())
     static = {item.id for item in items if item.mode == "static"}
     assert static == {item_id for item_id, _, _ in DEFECTS}
 

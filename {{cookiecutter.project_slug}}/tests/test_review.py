@@ -15,30 +15,31 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_review() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("review", ROOT / "scripts" / "review.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["review"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+# scripts/ is not a package: put it on the path the way `python scripts/review.py` does.
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(ROOT / "scripts"))
+review = importlib.import_module("review")
+checklist = importlib.import_module("production_review.checklist")
+project = importlib.import_module("production_review.project")
+registry = importlib.import_module("production_review.registry")
+repository = importlib.import_module("production_review.repository")
+static_files = importlib.import_module("production_review.static_files")
+static_stacks = importlib.import_module("production_review.static_stacks")
 
-
-review = _load_review()
-ITEMS = review.parse_checklist((ROOT / review.CHECKLIST).read_text(encoding="utf-8"))
-REGION = review.DEFAULT_REGION
-APP_STACK = review.DEFAULT_APP_STACK
-BOOTSTRAP_STACK = review.DEFAULT_BOOTSTRAP_STACK
+ITEMS = checklist.parse_checklist((ROOT / project.CHECKLIST).read_text(encoding="utf-8"))
+REGION = project.DEFAULT_REGION
+APP_STACK = project.DEFAULT_APP_STACK
+BOOTSTRAP_STACK = project.DEFAULT_BOOTSTRAP_STACK
 
 
 def result_line(output: str, item_id: str) -> str:
@@ -54,12 +55,12 @@ def result_line(output: str, item_id: str) -> str:
 
 def test_every_checked_item_has_exactly_one_check_of_its_mode() -> None:
     checked = {item.id: item.mode for item in ITEMS if item.mode != "manual"}
-    registered = {check.id: check.mode for check in review.CHECKS.values()}
+    registered = {check.id: check.mode for check in registry.CHECKS.values()}
     assert registered == checked
 
 
 def test_every_manual_item_says_what_to_decide() -> None:
-    text = (ROOT / review.CHECKLIST).read_text(encoding="utf-8")
+    text = (ROOT / project.CHECKLIST).read_text(encoding="utf-8")
     blocks = text.split("\n### ")[1:]
     for block in blocks:
         item_id = block.split(":", 1)[0]
@@ -74,24 +75,24 @@ def test_checklist_has_the_agreed_sections() -> None:
 
 def test_pull_request_template_lists_the_manual_items() -> None:
     template = (ROOT / ".github" / "pull_request_template.md").read_text(encoding="utf-8")
-    assert template == review.pr_template(ITEMS)
+    assert template == checklist.pr_template(ITEMS)
     for item in ITEMS:
         assert (f"**{item.id}**" in template) == (item.mode == "manual")
 
 
 def test_malformed_checklist_is_rejected() -> None:
     with pytest.raises(ValueError, match="AUTH-1"):
-        review.parse_checklist("### AUTH-1: no review line\n\nText.\n")
+        checklist.parse_checklist("### AUTH-1: no review line\n\nText.\n")
     with pytest.raises(ValueError, match="duplicate"):
-        review.parse_checklist(
+        checklist.parse_checklist(
             "### A-1: x\n- **Review:** manual\n### A-1: y\n- **Review:** manual\n"
         )
 
 
 def test_cloudformation_short_tags_become_long_form() -> None:
-    body = review.yaml.load(
+    body = yaml.load(
         "A: !Ref X\nB: !GetAtt R.Arn\nC: !Sub '${R}'\nD: !If [Cond, 1, 2]\n",
-        Loader=review.CfnLoader,
+        Loader=repository.CfnLoader,  # noqa: S506 (a SafeLoader subclass)
     )
     assert body == {
         "A": {"Ref": "X"},
@@ -116,12 +117,12 @@ def test_this_repository_passes_the_static_review(capsys: pytest.CaptureFixture[
 
 def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
     """Where uv is not installed, the review compares pyproject.toml with the lock's metadata."""
-    assert review._lock_problems_without_uv(ROOT) == []
+    assert static_files._lock_problems_without_uv(ROOT) == []
     for name in ("pyproject.toml", "uv.lock"):
         (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"pytest==', '"pytest==0.0.1", "x==', 1))
-    assert review._lock_problems_without_uv(tmp_path) == [
+    assert static_files._lock_problems_without_uv(tmp_path) == [
         "uv.lock is out of date with dependency group dev"
     ]
 
@@ -142,9 +143,9 @@ def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
     ],
 )
 def test_deploy_role_subjects_must_name_this_repository(pattern: str, scoped: bool) -> None:
-    owner, name = review.GITHUB_REPOSITORY.split("/")
-    subject = pattern.format(repo=review.GITHUB_REPOSITORY, owner=owner, name=name)
-    assert review._sub_is_scoped(subject) is scoped
+    owner, name = project.GITHUB_REPOSITORY.split("/")
+    subject = pattern.format(repo=project.GITHUB_REPOSITORY, owner=owner, name=name)
+    assert static_stacks._sub_is_scoped(subject) is scoped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                status = owner.status if self.path == review.HEALTH_PATH else 404
+                status = owner.status if self.path == project.HEALTH_PATH else 404
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -268,12 +269,12 @@ class Deployment:
         )["ARN"]
         ecs = boto3.client("ecs", region_name=REGION)
         ecs.create_cluster(clusterName=APP_STACK)
-        secrets = [{"name": review.COOKIE_SECRET_ENV, "valueFrom": secret}]
+        secrets = [{"name": project.COOKIE_SECRET_ENV, "valueFrom": secret}]
         environment = [{"name": "SESSIONS_DIR", "value": "/data/sessions"}]
         environment += [{"name": k, "value": v} for k, v in self.plain_environment.items()]
         if not self.cookie_secret_from_secrets_manager:
             secrets = []
-            environment.append({"name": review.COOKIE_SECRET_ENV, "value": "in-plain-sight"})
+            environment.append({"name": project.COOKIE_SECRET_ENV, "value": "in-plain-sight"})
         task = ecs.register_task_definition(
             family=APP_STACK,
             requiresCompatibilities=["FARGATE"],
@@ -393,7 +394,7 @@ BROKEN: dict[str, tuple[dict[str, Any], str, str]] = {
     "cookie secret in plain env": (
         {"cookie_secret_from_secrets_manager": False},
         "SEC-4",
-        review.COOKIE_SECRET_ENV,
+        project.COOKIE_SECRET_ENV,
     ),
 }
 
