@@ -32,6 +32,7 @@ review = importlib.import_module("review")
 checklist = importlib.import_module("production_review.checklist")
 project = importlib.import_module("production_review.project")
 registry = importlib.import_module("production_review.registry")
+report = importlib.import_module("production_review.report")
 repository = importlib.import_module("production_review.repository")
 static_files = importlib.import_module("production_review.static_files")
 static_stacks = importlib.import_module("production_review.static_stacks")
@@ -78,6 +79,15 @@ def test_pull_request_template_lists_the_manual_items() -> None:
     assert template == checklist.pr_template(ITEMS)
     for item in ITEMS:
         assert (f"**{item.id}**" in template) == (item.mode == "manual")
+
+
+def test_drift_between_checklist_and_checks_fails_the_review(tmp_path: Path) -> None:
+    """An item without a check, and a check without an item, are failures of their own."""
+    items = [checklist.Item("NEW-1", "An item nobody checks yet", "static")]
+    outcomes = report.review(items, repository.Repo(tmp_path), None)
+    statuses = {outcome.item.id: outcome.status for outcome in outcomes}
+    assert statuses.pop("NEW-1") == "FAIL"
+    assert statuses == {item_id: "FAIL" for item_id in registry.CHECKS}
 
 
 def test_malformed_checklist_is_rejected() -> None:

@@ -34,7 +34,9 @@ def review(items: list[Item], repo: Repo, live: Live | None) -> list[Outcome]:
         if item.mode == "manual":
             outcomes.append(Outcome(item, "manual", "a decision for the team"))
         elif registered is None or registered.mode != item.mode:
-            outcomes.append(Outcome(item, "FAIL", f"no {item.mode} check is registered for this item"))
+            outcomes.append(
+                Outcome(item, "FAIL", f"no {item.mode} check is registered for this item")
+            )
         elif item.mode == "static":
             outcomes.append(run_check(item, repo))
         elif live is None:
