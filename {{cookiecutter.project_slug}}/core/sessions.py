@@ -31,7 +31,8 @@ deploy the older tasks must not quarantine files a newer version wrote.
 Concurrency (several threads, processes and hosts append to one conversation):
 
 - Every change takes an exclusive ``fcntl`` lock on the whole ``.jsonl`` file (POSIX record locks,
-  which NFSv4.1 and therefore EFS implement on the server), then checks that the path still names
+  which NFSv4.1 and therefore EFS implement on the server; a dead process's locks are released by
+  its kernel, a dead host's when its NFS lease expires), then checks that the path still names
   the locked file (a delete or quarantine may have moved it meanwhile), reads the size with
   ``fstat``, writes all its bytes with one ``pwrite`` at that offset, ``fsync``\\s and only then
   unlocks. ``O_APPEND`` is not used: it is not atomic across NFS clients; the lock is what orders
@@ -45,19 +46,22 @@ Concurrency (several threads, processes and hosts append to one conversation):
   (another inode), shrank, or the cached offset no longer follows a newline, it is parsed again from
   the start.
 
-Crashes: a line counts only when it is complete. A writer killed mid-``pwrite`` leaves an
-unfinished last line; readers skip it (and an unparseable last line, which is what a half-flushed
-NFS write looks like) without advancing their offset. The next writer, under the lock, sees that the
-file does not end where its summary says, parses the tail, and before its own record writes a
-newline if needed plus a ``torn`` marker whose ``from`` is the byte offset of the leftover.
-Readers then skip the leftover lines up to that marker. An unparseable line in the middle without
-such a marker is corruption.
+Crashes: a line counts only when it is complete and parses. A writer killed mid-``pwrite`` leaves
+an unfinished last line; readers skip it (and one unparseable complete last line, which is what a
+half-flushed NFS write or a crash during a repair looks like) without advancing their offset. The
+next writer, under the lock, sees that the file does not end where its summary says, parses the
+tail, and before its own record writes a newline if the file lacks one (so nothing is glued onto
+the leftover) plus a ``torn`` marker whose ``from`` is the byte offset of the leftover. Readers then
+skip the leftover lines up to that marker. The leftover bytes stay in the file: nothing is
+truncated. A complete record whose newline alone was lost counts once it is sealed.
 
-Corruption (an invalid line in the middle, bad UTF-8, wrong types, a missing or foreign header, a
-symlink or a directory where the file should be, a file that cannot be opened) never reaches the
-page as a crash: under the lock the file is parsed once more from scratch, to rule out a transient
-read, then moved to ``quarantine/`` (never deleted) and ``CorruptConversationError`` is raised with
-``quarantined_to`` so the UI can explain and start a fresh conversation.
+Corruption (an unparseable line in the middle without such a marker, more unparseable lines at the
+end than crashes can leave, bad UTF-8, wrong types, a missing or foreign header, a symlink or a
+folder where the file should be, a file we may not open) never reaches the page as a crash: the
+file is parsed once more with the lock held, from scratch, to rule out a write in flight or a
+transient NFS error, then moved to ``quarantine/`` (never deleted) and ``CorruptConversationError``
+is raised with ``quarantined_to`` so the UI can explain and start a fresh conversation. Disk errors
+on write (ENOSPC, EIO) are not corruption: they propagate as ``OSError``.
 
 Listing is cheap: the ``.meta.json`` summary (title, times, message count) records the ``.jsonl``
 size and inode it describes. A writer refreshes it under the lock after each append, with an atomic
@@ -387,20 +391,20 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
-def _open_error(path: Path, exc: OSError) -> Exception:
-    """Classify a failed open: gone, not a file we may follow or read, or a plain I/O error."""
+def _raise_open_error(path: Path, exc: OSError) -> NoReturn:
+    """Classify a failed open: gone, a bad entry (quarantined by the caller), or an I/O error."""
     if isinstance(exc, FileNotFoundError):
-        return exc
+        raise exc
     try:
         entry = os.lstat(path)
     except OSError:
-        return exc  # nothing there to blame (a permission problem on the folder, say)
+        raise exc from None  # nothing there to blame (a permission problem on the folder, say)
     if not stat.S_ISREG(entry.st_mode):
         # ELOOP from O_NOFOLLOW on a symlink, EISDIR on a folder, ENXIO on a socket.
-        return _Unreadable(f"not a regular file ({exc.strerror})")
+        raise _Unreadable(f"not a regular file ({exc.strerror})") from exc
     if isinstance(exc, PermissionError):
-        return _Unreadable(f"the file cannot be opened ({exc.strerror})")
-    return exc
+        raise _Unreadable(f"the file cannot be opened ({exc.strerror})") from exc
+    raise exc
 
 
 def _process_lock(path: Path) -> threading.RLock:
@@ -604,7 +608,7 @@ class SessionStore:
                 try:
                     fd = os.open(path, flags, 0o600)
                 except OSError as exc:
-                    raise _open_error(path, exc) from exc
+                    _raise_open_error(path, exc)
                 try:
                     opened = os.fstat(fd)
                     if not stat.S_ISREG(opened.st_mode):
@@ -630,7 +634,7 @@ class SessionStore:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:
-            raise _open_error(path, exc) from exc
+            _raise_open_error(path, exc)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise _Unreadable("the conversation path is not a regular file")
