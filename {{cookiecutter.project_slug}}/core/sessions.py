@@ -42,9 +42,9 @@ Concurrency (several threads, processes and hosts append to one conversation):
   in-process lock (a fixed set of striped ``RLock``\\s) held around every open/close of that file.
 - Readers take no file lock. They reopen the file on every read, which is what NFS close-to-open
   consistency needs to show other hosts' appends, and parse only the bytes added since the last read
-  (the offset and the messages so far are cached per file, bounded LRU). If the file was replaced
-  (another inode), shrank, or the cached offset no longer follows a newline, it is parsed again from
-  the start.
+  (the offset and the messages so far are cached per file; beyond 16 MB of file data the least
+  recently read are evicted). If the file was replaced (another inode), shrank, or the cached
+  offset no longer follows a newline, it is parsed again from the start.
 
 Crashes: a line counts only when it is complete and parses. A writer killed mid-``pwrite`` leaves
 an unfinished last line; readers skip it (and one unparseable complete last line, which is what a
@@ -122,7 +122,10 @@ _META = ".meta.json"
 _META_TMP = ".meta.tmp"
 _META_MAX_BYTES = 64 * 1024
 _READ_CHUNK = 1 << 20
-_CACHE_ENTRIES = 256
+# The parse cache keeps recently read conversations in memory so that a page view parses only what
+# is new. It is bounded by the file bytes it stands for (Python objects take a few times more), so a
+# few very long conversations cannot exhaust a 512 MB task; the least recently read go first.
+_CACHE_MAX_BYTES = 16 * 1024 * 1024
 _UNREADABLE_TITLE = "Unreadable conversation"
 # With the file lock held no write is in flight, so unparseable lines at the end are leftovers of
 # crashes: one crashed write leaves an unfinished line, a crash while repairing it (or a write whose
@@ -864,8 +867,10 @@ class SessionStore:
         with self._cache_lock:
             self._cache[str(path)] = state
             self._cache.move_to_end(str(path))
-            while len(self._cache) > _CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            total = sum(cached.offset for cached in self._cache.values())
+            while total > _CACHE_MAX_BYTES and len(self._cache) > 1:
+                _, evicted = self._cache.popitem(last=False)
+                total -= evicted.offset
 
     def _cache_drop(self, path: Path) -> None:
         with self._cache_lock:

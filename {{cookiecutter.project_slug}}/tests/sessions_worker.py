@@ -67,6 +67,16 @@ def lock_write_half_and_hang(path: str, half_hex: str) -> None:
     sys.stdin.readline()  # never answered: the test kills this process here
 
 
+def lock_then_move(path: str, target: str) -> None:
+    """What a delete in another task does: lock, move the file away, unlock (when told to)."""
+    fd = os.open(path, os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    say("locked")
+    sys.stdin.readline()
+    os.rename(path, target)
+    os.close(fd)
+
+
 def append_until_killed(root: str, session_key: str, conversation_id: str) -> None:
     store = SessionStore(Path(root))
     for i in itertools.count():
@@ -81,6 +91,7 @@ COMMANDS = {
     "append-from-threads": append_from_threads,
     "append-one": append_one,
     "lock-write-half-and-hang": lock_write_half_and_hang,
+    "lock-then-move": lock_then_move,
     "append-until-killed": append_until_killed,
 }
 

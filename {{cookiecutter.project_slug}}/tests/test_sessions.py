@@ -14,6 +14,8 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -476,6 +478,21 @@ def test_a_replaced_or_shrunk_file_is_read_again(store: SessionStore, session_ke
     assert contents(store.read_messages(session_key, conversation_id)) == ["one"]
 
 
+def test_the_parse_cache_is_bounded_and_eviction_is_harmless(
+    store: SessionStore, session_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions, "_CACHE_MAX_BYTES", 1)  # room for one conversation only
+    first = store.create_conversation(session_key)
+    second = store.create_conversation(session_key)
+    for i in range(3):
+        store.append_messages(session_key, first, [user(f"first {i}")])
+        store.append_messages(session_key, second, [user(f"second {i}")])
+        assert contents(store.read_messages(session_key, first))[-1] == f"first {i}"
+        assert contents(store.read_messages(session_key, second))[-1] == f"second {i}"
+        assert len(store._cache) == 1
+    assert len(store.read_messages(session_key, first)) == 3
+
+
 def test_summaries_are_rebuilt_when_missing_or_stale(store: SessionStore, session_key: str) -> None:
     conversation_id = store.create_conversation(session_key, "Notes")
     store.append_messages(session_key, conversation_id, [user("a")])
@@ -572,6 +589,47 @@ def test_a_read_sees_what_another_process_appended(store: SessionStore, session_
         "theirs 2",
     ]
     assert store.list_conversations(session_key)[0].message_count == 3
+
+
+def wait_until_blocked_on_a_lock(path: Path, writer: threading.Thread) -> None:
+    """Wait until some process waits for a lock on ``path`` (Linux shows it in /proc/locks).
+
+    Elsewhere this returns at once: the test's assertions hold whichever runs first, only the
+    interesting interleaving (the writer already waiting) is then not guaranteed.
+    """
+    locks, needle = Path("/proc/locks"), f":{path.stat().st_ino} "
+    if not locks.exists():
+        return
+    while writer.is_alive() and not any(
+        "->" in line and needle in line for line in locks.read_text().splitlines()
+    ):
+        time.sleep(0.01)
+
+
+def test_a_writer_waiting_while_the_file_is_moved_away_does_not_write_into_it(
+    store: SessionStore, session_key: str
+) -> None:
+    conversation_id = store.create_conversation(session_key)
+    store.append_messages(session_key, conversation_id, [user("old")])
+    path = conversation_file(store, session_key, conversation_id)
+    moved = path.with_name("moved-by-another-task.jsonl")
+    deleter = worker("lock-then-move", str(path), str(moved))
+    assert deleter.stdout is not None and deleter.stdin is not None
+    assert deleter.stdout.readline() == "locked\n"
+    writer = threading.Thread(
+        target=store.append_messages, args=(session_key, conversation_id, [user("new")])
+    )
+    writer.start()
+    wait_until_blocked_on_a_lock(path, writer)
+    deleter.stdin.write("go\n")
+    deleter.stdin.flush()
+    finish(deleter)
+    writer.join(GUARD_SECONDS)
+
+    # The waiting writer noticed that the path no longer names the file it locked: its message
+    # went to the path (a new conversation), not into the file that was moved away.
+    assert b'"new"' not in moved.read_bytes()
+    assert contents(store.read_messages(session_key, conversation_id)) == ["new"]
 
 
 # --- crashes -------------------------------------------------------------------------------------
