@@ -324,7 +324,8 @@ DEFECTS: list[Defect] = [
         ),
     ),
     ("SEC-1", "a GitHub token", write_file("token.py", f'TOKEN = "{fake_key("ghp_", 36)}"\n')),
-    ("SEC-1", "a .env file", write_file(".env", "SOMETHING=1\n")),
+    ("SEC-1", "an env file git would commit", write_file("deploy/.env.production", "A=1\n")),
+    ("SEC-1", "a Streamlit secrets file", write_file("config/secrets.toml", 'a = "b"\n')),
     (
         "SEC-2",
         "a token as a plain environment value",

@@ -125,6 +125,19 @@ def test_this_repository_passes_the_static_review(capsys: pytest.CaptureFixture[
         assert result_line(output, item.id).startswith(f"| {expected} |")
 
 
+def test_secret_scan_without_git_honours_gitignore(tmp_path: Path) -> None:
+    """Before `git init`, ignored files (a local .env, conversations) are not "committed"."""
+    (tmp_path / ".gitignore").write_text("# local\n.env\n.sessions/\n*.log\n")
+    for name in (".env", ".sessions/a.jsonl", "logs/run.log", "app/.env.local", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x\n")
+    files = {p.relative_to(tmp_path).as_posix() for p in static_files.repository_files(tmp_path)}
+    assert files == {".gitignore", "app/.env.local", "notes.txt"}
+    assert static_files.no_committed_secrets(repository.Repo(tmp_path)) == [
+        "app/.env.local must not be committed"
+    ]
+
+
 def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
     """Where uv is not installed, the review compares pyproject.toml with the lock's metadata."""
     assert static_files._lock_problems_without_uv(ROOT) == []

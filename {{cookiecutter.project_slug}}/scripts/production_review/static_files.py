@@ -55,13 +55,30 @@ SECRET_PATTERNS = {
     "a Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
 }
 SECRET_FILES = (".env", ".env.*", "*.pem", "*.p12", "*.pfx", "*.key", "id_rsa", "id_ed25519")
+SECRET_FILES += ("secrets.toml",)  # Streamlit's local secrets file
 SAFE_FILES = (".env.example", ".env.sample", ".env.template")
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ruff_cache", ".pytest_cache"}
-SKIP_DIRS |= {".mypy_cache", ".sessions"}
+
+
+def _ignored_by(patterns: list[str], relative: Path) -> bool:
+    """A small subset of .gitignore: plain and ``dir/`` patterns, matched against each part."""
+    for pattern in patterns:
+        name = pattern.rstrip("/")
+        parts = relative.parts[:-1] if pattern.endswith("/") else relative.parts
+        if "/" in name.strip("/"):
+            if fnmatch.fnmatch(relative.as_posix(), name.strip("/")):
+                return True
+        elif any(fnmatch.fnmatch(part, name) for part in parts):
+            return True
+    return False
 
 
 def repository_files(root: Path) -> list[Path]:
-    """The files git would commit: tracked plus untracked-not-ignored; every file without git."""
+    """The files git would commit: tracked plus untracked-not-ignored.
+
+    Before ``git init`` (a fresh project), every file except the usual caches and what the
+    ``.gitignore`` lists, read with its simple patterns (no ``!`` negations).
+    """
     if (root / ".git").exists() and (git := shutil.which("git")):
         listed = subprocess.run(  # noqa: S603 (fixed arguments)
             [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -71,10 +88,15 @@ def repository_files(root: Path) -> list[Path]:
         )
         names = [n for n in listed.stdout.decode().split("\0") if n]
         return [root / n for n in names if (root / n).is_file()]
+    gitignore = root / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.is_file() else []
+    patterns = [line.strip() for line in lines if line.strip() and line[0] not in "#!"]
     files = []
     for path in root.rglob("*"):
         relative = path.relative_to(root)
-        if path.is_file() and not SKIP_DIRS.intersection(relative.parts):
+        if SKIP_DIRS.intersection(relative.parts) or not path.is_file():
+            continue
+        if not _ignored_by(patterns, relative):
             files.append(path)
     return sorted(files)
 
