@@ -13,6 +13,7 @@ back in long form (`{"Ref": ...}`), which CloudFormation and the review both acc
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
@@ -211,6 +212,15 @@ def listeners_forward_everything(body: dict[str, Any]) -> None:
         listener["Properties"]["DefaultActions"] = [
             {"Type": "forward", "TargetGroupArn": {"Ref": target_group}}
         ]
+
+
+def set_parameter(project: Path, name: str, value: str) -> None:
+    """Change a value the deploy passes to the app stack (infra/app-parameters.json)."""
+    path = project / "infra/app-parameters.json"
+    parameters = json.loads(path.read_text())
+    assert name in parameters
+    parameters[name] = value
+    path.write_text(json.dumps(parameters, indent=2))
 
 
 def add_dependency_without_relocking(project: Path) -> None:
@@ -555,6 +565,11 @@ DEFECTS: list[Defect] = [
         app(lambda b: container(b).pop("LogConfiguration")),
     ),
     (
+        "MON-1",
+        "the deployed retention blanked",
+        lambda project: set_parameter(project, "LogRetentionDays", ""),
+    ),
+    (
         "MON-2",
         "no memory alarm",
         app(lambda b: remove_resources(alarms_on(b, "MemoryUtilization"))(b)),
@@ -639,6 +654,11 @@ DEFECTS: list[Defect] = [
                 ]
             )(b)
         ),
+    ),
+    (
+        "COST-1",
+        "the deployed maximum blanked",
+        lambda project: set_parameter(project, "MaxTasks", ""),
     ),
     (
         "COST-2",

@@ -11,6 +11,7 @@ GITHUB_REPOSITORY = "{{ cookiecutter.github_repository }}"
 
 CHECKLIST = "PRODUCTION_CHECKLIST.md"
 APP_TEMPLATE = "infra/app.yaml"
+APP_PARAMETERS = "infra/app-parameters.json"  # what deploy.yml passes to the app stack
 BOOTSTRAP_TEMPLATE = "infra/bootstrap.yaml"
 HEALTH_PATH = "/_stcore/health"
 COOKIE_SECRET_ENV = "STREAMLIT_SERVER_COOKIE_SECRET"  # noqa: S105 (a variable name, not a secret)

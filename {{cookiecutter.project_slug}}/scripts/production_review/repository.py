@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .project import APP_TEMPLATE, BOOTSTRAP_TEMPLATE
+from .project import APP_PARAMETERS, APP_TEMPLATE, BOOTSTRAP_TEMPLATE
 from .registry import Missing
 
 
@@ -56,7 +57,10 @@ class Repo:
 
     @cached_property
     def app(self) -> Template:
-        return Template(self._cfn(APP_TEMPLATE))
+        """The app stack as the deploy workflow creates it: with infra/app-parameters.json."""
+        parameters = self.root / APP_PARAMETERS
+        values = json.loads(parameters.read_text(encoding="utf-8")) if parameters.is_file() else {}
+        return Template(self._cfn(APP_TEMPLATE), values)
 
     @cached_property
     def bootstrap(self) -> Template:
@@ -88,6 +92,7 @@ class Template:
     """A parsed CloudFormation template with the lookups the checks need."""
 
     body: dict[str, Any]
+    parameter_values: dict[str, Any] = field(default_factory=dict)  # deployed parameter values
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -100,9 +105,10 @@ class Template:
         return resource.get("Properties") or {}
 
     def values(self, value: Any) -> list[Any]:
-        """Every concrete value a property can take: both branches of Fn::If, parameter defaults.
+        """Every concrete value a property can take, so a check can demand it in every case.
 
-        A check that must hold "in every configuration" tests all of them.
+        Both branches of ``Fn::If``; for a ``Ref`` to a parameter, the value the deploy passes
+        (infra/app-parameters.json), else the parameter's default.
         """
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
@@ -110,7 +116,7 @@ class Template:
                 return self.values(arg[1]) + self.values(arg[2])
             if key == "Ref" and arg in (self.body.get("Parameters") or {}):
                 parameter = self.body["Parameters"][arg]
-                return [parameter.get("Default")]
+                return [self.parameter_values.get(arg, parameter.get("Default"))]
             if key == "Ref" and arg == "AWS::NoValue":
                 return [None]
         return [value]
