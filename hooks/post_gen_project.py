@@ -27,9 +27,10 @@ Run it on your laptop (offline echo model unless AWS credentials are configured)
 Run its checks:
   uv run ruff check . && uv run ruff format --check . && uv run pytest
 
-Ship it to AWS ({aws_region}): create the bootstrap stack {bootstrap_stack} once, set the
-repository variables it prints, then push to main. README.md, section "Deploy", has the commands;
-PRODUCTION_CHECKLIST.md is the review to pass before real users arrive.
+Ship it to AWS ({aws_region}): create the bootstrap stack {bootstrap_stack} once, copy its
+DeployRoleArn output into the GitHub repository variable AWS_DEPLOY_ROLE_ARN, then push to main.
+README.md, section "Deploy to AWS", has the commands; PRODUCTION_CHECKLIST.md is the review to pass
+before real users arrive.
 """
 
 

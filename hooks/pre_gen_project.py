@@ -36,12 +36,14 @@ SLUG_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,23}$")
 GITHUB_REPO_RE = re.compile(
     r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$"
 )
-REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-# An inference profile id ("us.amazon.nova-lite-v1:0") or a foundation model id
-# ("amazon.nova-lite-v1:0"): optional geography prefix, provider, model name, optional version
-# and context-window suffixes ("...-v1:0:200k").
+# The stacks grant Bedrock through cross-Region inference profiles, whose geographies are us, eu
+# and apac; a region outside those three has no profile the app stack can scope IAM to.
+REGION_RE = re.compile(r"^(?P<area>us|eu|ap)-[a-z]+-\d{1,2}$")
+GEOGRAPHY_OF_AREA = {"us": "us", "eu": "eu", "ap": "apac"}
+# An inference profile id: geography prefix, provider, model name, optional version and
+# context-window suffixes ("us.amazon.nova-lite-v1:0", "eu.anthropic.claude-...-v1:0:200k").
 MODEL_ID_RE = re.compile(
-    r"^(?:(?:us|eu|apac|global|jp|au|ca|us-gov)\.)?[a-z0-9-]+\.[a-z0-9][a-z0-9-]*(?::[0-9a-z]+){0,2}$"
+    r"^(?P<geography>us|eu|apac)\.[a-z0-9-]+\.[a-z0-9][a-z0-9-]*(?::[0-9a-z]+){0,2}$"
 )
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -81,15 +83,26 @@ def problems(answers: dict[str, str]) -> list[str]:
             f"github_repository: {answers['github_repository']!r} must be 'owner/name' as on "
             "GitHub, for example 'my-org/company-chat'"
         )
-    if not REGION_RE.match(answers["aws_region"]):
+    region = REGION_RE.match(answers["aws_region"])
+    if not region:
         found.append(
-            f"aws_region: {answers['aws_region']!r} is not an AWS region code such as "
-            "'us-east-1' or 'eu-west-1'"
+            f"aws_region: {answers['aws_region']!r} is not a supported AWS region code: use a "
+            "us-*, eu-* or ap-* region such as 'us-east-1', 'eu-west-1' or 'ap-southeast-2' "
+            "(the Bedrock inference-profile geographies us, eu and apac)"
         )
-    if len(answers["bedrock_model_id"]) > 128 or not MODEL_ID_RE.match(answers["bedrock_model_id"]):
+    model = MODEL_ID_RE.match(answers["bedrock_model_id"])
+    geography = GEOGRAPHY_OF_AREA[region["area"]] if region else None
+    if len(answers["bedrock_model_id"]) > 128 or not model:
         found.append(
-            f"bedrock_model_id: {answers['bedrock_model_id']!r} is not a Bedrock model or "
-            "inference profile id such as 'us.amazon.nova-lite-v1:0'"
+            f"bedrock_model_id: {answers['bedrock_model_id']!r} is not a Bedrock inference "
+            "profile id such as 'us.amazon.nova-lite-v1:0' (geography us, eu or apac, then the "
+            "model id)"
+        )
+    elif geography and model["geography"] != geography:
+        found.append(
+            f"bedrock_model_id: {answers['bedrock_model_id']!r} is a {model['geography']!r} "
+            f"inference profile, but {answers['aws_region']} calls {geography!r} profiles: use "
+            f"'{geography}.{answers['bedrock_model_id'].partition('.')[2]}'"
         )
     return found
 

@@ -5,6 +5,7 @@ Kept apart from conftest.py so test modules can import these names directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -24,3 +25,6 @@ VARIATIONS: dict[str, dict[str, str]] = {
         "github_repository": "Acme-Corp/bobs.bot_v2",
     },
 }
+
+# The ``bake`` fixture: bake(**answers) -> the baked project's folder.
+Baker = Callable[..., Path]

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cookiecutter.main import cookiecutter
 
-from tests.bakery import TEMPLATE_ROOT, VARIATIONS
+from tests.bakery import TEMPLATE_ROOT, VARIATIONS, Baker
 
 __all__ = ["TEMPLATE_ROOT", "VARIATIONS", "Baker"]
-
-Baker = Callable[..., Path]
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.bakery import TEMPLATE_ROOT, VARIATIONS
+from tests.bakery import TEMPLATE_ROOT, VARIATIONS, Baker
 
 TEMPLATE_DIR = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 
@@ -41,7 +41,7 @@ _AnyTagLoader.add_multi_constructor("!", _construct_any_tag)
 
 
 @pytest.mark.parametrize("variation", sorted(VARIATIONS))
-def test_no_template_syntax_is_left_over(bake, variation: str) -> None:
+def test_no_template_syntax_is_left_over(bake: Baker, variation: str) -> None:
     project = bake(**VARIATIONS[variation])
 
     leftovers = [
@@ -54,7 +54,7 @@ def test_no_template_syntax_is_left_over(bake, variation: str) -> None:
 
 
 @pytest.mark.parametrize("variation", sorted(VARIATIONS))
-def test_github_expressions_survive_rendering(bake, variation: str) -> None:
+def test_github_expressions_survive_rendering(bake: Baker, variation: str) -> None:
     """Each `${{ }}` in a template file is still there, unchanged in number, after baking."""
     project = bake(**VARIATIONS[variation])
     sources = [p for p in TEMPLATE_DIR.rglob("*") if p.is_file() and "${{" in p.read_text()]
@@ -68,7 +68,7 @@ def test_github_expressions_survive_rendering(bake, variation: str) -> None:
 
 
 @pytest.mark.parametrize("variation", sorted(VARIATIONS))
-def test_every_file_parses_in_its_own_language(bake, variation: str) -> None:
+def test_every_file_parses_in_its_own_language(bake: Baker, variation: str) -> None:
     project = bake(**VARIATIONS[variation])
 
     for path in baked_files(project):
@@ -83,7 +83,7 @@ def test_every_file_parses_in_its_own_language(bake, variation: str) -> None:
             json.loads(text)
 
 
-def test_free_text_answers_arrive_verbatim(bake) -> None:
+def test_free_text_answers_arrive_verbatim(bake: Baker) -> None:
     """Quotes, backslashes, unicode and braces reach every file exactly as typed."""
     answers = VARIATIONS["tricky"]
     project = bake(**answers)
@@ -99,7 +99,7 @@ def test_free_text_answers_arrive_verbatim(bake) -> None:
     assert description in readme
 
 
-def test_the_lock_matches_the_baked_project_name(bake) -> None:
+def test_the_lock_matches_the_baked_project_name(bake: Baker) -> None:
     project = bake(**VARIATIONS["tricky"])
 
     lock = tomllib.loads((project / "uv.lock").read_text())

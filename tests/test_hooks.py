@@ -6,13 +6,14 @@ also proves that cookiecutter removes the half-made project when the hook fails.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.bakery import TEMPLATE_ROOT
+from tests.bakery import TEMPLATE_ROOT, Baker
 
 # (answer overrides, the start of the one error line each bad answer must produce)
 BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
@@ -45,12 +46,27 @@ BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
     ({"github_repository": "owner/repo/extra"}, "ERROR: github_repository: 'owner/repo/extra'"),
     ({"github_repository": "owner/.."}, "ERROR: github_repository: 'owner/..' must be"),
     ({"github_repository": "own er/repo"}, "ERROR: github_repository: 'own er/repo' must be"),
-    ({"aws_region": "US-EAST-1"}, "ERROR: aws_region: 'US-EAST-1' is not an AWS region code"),
-    ({"aws_region": "us-east"}, "ERROR: aws_region: 'us-east' is not an AWS region code"),
-    ({"aws_region": "useast1"}, "ERROR: aws_region: 'useast1' is not an AWS region code"),
-    ({"bedrock_model_id": "gpt-4o"}, "ERROR: bedrock_model_id: 'gpt-4o' is not a Bedrock model"),
+    (
+        {"aws_region": "US-EAST-1"},
+        "ERROR: aws_region: 'US-EAST-1' is not a supported AWS region code",
+    ),
+    ({"aws_region": "us-east"}, "ERROR: aws_region: 'us-east' is not a supported AWS region code"),
+    ({"aws_region": "useast1"}, "ERROR: aws_region: 'useast1' is not a supported AWS region code"),
+    (
+        {"bedrock_model_id": "gpt-4o"},
+        "ERROR: bedrock_model_id: 'gpt-4o' is not a Bedrock inference",
+    ),
     ({"bedrock_model_id": "us.amazon.nova lite"}, "ERROR: bedrock_model_id: 'us.amazon.nova lite'"),
     ({"bedrock_model_id": "xx.amazon.nova-lite-v1:0"}, "ERROR: bedrock_model_id: 'xx.amazon"),
+    ({"bedrock_model_id": "amazon.nova-lite-v1:0"}, "ERROR: bedrock_model_id: 'amazon.nova-lite"),
+    ({"bedrock_model_id": "global.amazon.nova-2-lite-v1:0"}, "ERROR: bedrock_model_id: 'global."),
+    (
+        {"bedrock_model_id": "eu.amazon.nova-lite-v1:0"},
+        "ERROR: bedrock_model_id: 'eu.amazon.nova-lite-v1:0' is a 'eu' inference profile, but "
+        "us-east-1 calls 'us' profiles: use 'us.amazon.nova-lite-v1:0'",
+    ),
+    ({"aws_region": "us-gov-west-1"}, "ERROR: aws_region: 'us-gov-west-1' is not a supported"),
+    ({"aws_region": "sa-east-1"}, "ERROR: aws_region: 'sa-east-1' is not a supported"),
 ]
 
 
@@ -119,10 +135,9 @@ def test_several_bad_answers_are_all_reported_in_prompt_order(tmp_path: Path) ->
         {"project_slug": "a" * 24},
         {"github_repository": "A/b"},
         {"github_repository": "my-org/repo.name_v2"},
-        {"aws_region": "us-gov-west-1"},
         {"aws_region": "ap-northeast-1", "bedrock_model_id": "apac.amazon.nova-pro-v1:0"},
-        {"bedrock_model_id": "anthropic.claude-3-haiku-20240307-v1:0"},
-        {"bedrock_model_id": "global.anthropic.claude-haiku-4-5-20251001-v1:0"},
+        {"bedrock_model_id": "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
+        {"aws_region": "eu-central-1", "bedrock_model_id": "eu.anthropic.claude-3-haiku-v1:0:200k"},
     ],
 )
 def test_unusual_but_valid_answers_bake(tmp_path: Path, answers: dict[str, str]) -> None:
@@ -130,7 +145,7 @@ def test_unusual_but_valid_answers_bake(tmp_path: Path, answers: dict[str, str])
 
     assert result.returncode == 0, result.stderr
     (project,) = tmp_path.iterdir()
-    assert (project / "app.py").is_file() or (project / "README.md").is_file()
+    assert (project / "app.py").is_file()
 
 
 @pytest.mark.parametrize(
@@ -142,12 +157,14 @@ def test_unusual_but_valid_answers_bake(tmp_path: Path, answers: dict[str, str])
         ("ap-southeast-2", "apac."),
     ],
 )
-def test_default_model_follows_the_region_geography(bake, region: str, prefix: str) -> None:
+def test_default_model_follows_the_region_geography(bake: Baker, region: str, prefix: str) -> None:
     project = bake(aws_region=region)
 
-    assert f'"{prefix}amazon.nova-lite-v1:0"' in (project / "pyproject.toml").read_text() or (
-        f"{prefix}amazon.nova-lite-v1:0" in "".join(p.read_text() for p in project.rglob("*.py"))
-    )
+    settings = json.loads((project / "core" / "project.json").read_text())
+    assert settings["bedrock_model_id"] == f"{prefix}amazon.nova-lite-v1:0"
+    parameters = json.loads((project / "infra" / "app-parameters.json").read_text())
+    assert parameters["BedrockGeography"] == prefix.rstrip(".")
+    assert parameters["BedrockModels"] == "amazon.nova-lite-v1:0"
 
 
 def test_post_generation_hook_prints_next_steps(tmp_path: Path) -> None:
