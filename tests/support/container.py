@@ -430,16 +430,44 @@ class RunningContainer:
         """Run ``command`` in the container and return its stdout; raise if it fails."""
         return self.buildah("run", "--isolation", "chroot", self.container, "--", *command)
 
-    def stop(self) -> None:
-        """SIGTERM (what ECS sends), then SIGKILL if the server does not exit; remove it."""
+    def stop(self) -> int | None:
+        """Stop the container the way ECS does, remove it, and return how it exited.
+
+        ECS sends SIGTERM to the container's main process: here that is the entrypoint process
+        under ``buildah run``'s helpers, the end of the chain of processes in its group. If it
+        has not exited in time, everything in the group is killed; the return value is then None.
+        """
+        exit_code: int | None = None
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            main = _innermost_process(self.process.pid)
+            os.kill(main, signal.SIGTERM)
             try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
+                exit_code = self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.buildah("rm", self.container)
+        return exit_code
+
+
+def _innermost_process(leader: int) -> int:
+    """Follow ``leader``'s only child within its process group down to the last one."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
+        state_ppid_pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(state_ppid_pgrp[2]) == leader:
+            children.setdefault(int(state_ppid_pgrp[1]), []).append(int(entry.name))
+    current = leader
+    while len(children.get(current, [])) == 1:
+        current = children[current][0]
+    return current
 
 
 # --- stand-ins for the images the Dockerfile names ------------------------------------------------
