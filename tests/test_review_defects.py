@@ -732,3 +732,29 @@ def test_each_defect_fails_its_item(
     assert result.returncode == 1, result.stdout + result.stderr
     line = item_line(result.stdout, item_id)
     assert line.startswith(f"| FAIL | {item_id} |"), line
+
+
+def test_workflows_run_the_review(baked: Path) -> None:
+    """CI runs the static review and the deploy job the live one, both into the job summary."""
+    workflows = {
+        name: yaml.safe_load((baked / ".github/workflows" / name).read_text())
+        for name in ("ci.yml", "deploy.yml")
+    }
+    runs = {
+        name: [
+            step.get("run", "")
+            for job in workflow["jobs"].values()
+            for step in job.get("steps", [])
+            if "scripts/review.py" in step.get("run", "")
+        ]
+        for name, workflow in workflows.items()
+    }
+    assert len(runs["ci.yml"]) == 1
+    assert "--static" in runs["ci.yml"][0]
+    assert len(runs["deploy.yml"]) == 1
+    deploy = runs["deploy.yml"][0]
+    assert "--static" not in deploy
+    assert "--app-stack" in deploy
+    assert "--region" in deploy
+    for run in (runs["ci.yml"][0], deploy):
+        assert "GITHUB_STEP_SUMMARY" in run
