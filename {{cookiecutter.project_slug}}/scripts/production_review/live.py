@@ -57,7 +57,12 @@ def stacks_stable(live: Live) -> list[str]:
     problems = []
     for name in (live.bootstrap_stack, live.app_stack):
         status = live.stack(name)["StackStatus"]
-        if status not in STABLE_STATUSES:
+        if status == "UPDATE_ROLLBACK_COMPLETE":
+            problems.append(
+                f"stack {name} is {status}: its last update was rolled back and the previous "
+                "version is serving; deploy a fixed commit"
+            )
+        elif status not in STABLE_STATUSES:
             problems.append(f"stack {name} is {status}")
     return problems
 
