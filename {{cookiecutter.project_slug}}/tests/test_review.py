@@ -3,7 +3,8 @@
 The live checks run against moto's in-memory AWS (`mock_aws`) and a local HTTP server standing in
 for the app's public URL. moto 5.2.5 does not keep an ECS service's `deploymentConfiguration`, so
 for that one call (`describe_services`) the tests wrap moto's ECS client and add the configuration
-the service was created with; every other call goes to moto unchanged.
+the service was created with; likewise moto cannot put a stack in UPDATE_ROLLBACK_COMPLETE, so one
+test wraps `describe_stacks` to report it. Every other call goes to moto unchanged.
 """
 
 from __future__ import annotations
@@ -222,6 +223,23 @@ class EcsWithDeploymentConfiguration:
         return getattr(self.moto, name)
 
 
+@dataclass
+class CloudFormationWithStatus:
+    """moto's CloudFormation client reporting a status moto cannot reach on its own (a rollback)."""
+
+    moto: Any
+    status: str
+
+    def describe_stacks(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.moto.describe_stacks(**kwargs)
+        for stack in response["Stacks"]:
+            stack["StackStatus"] = self.status
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.moto, name)
+
+
 OUTPUTS_TEMPLATE = """
 Parameters:
   AppUrl: {Type: String}
@@ -272,6 +290,7 @@ class Deployment:
     plain_environment: dict[str, str] = field(default_factory=dict)
     cookie_secret_from_secrets_manager: bool = True
     bootstrap_stack: bool = True
+    stack_status: str | None = None
 
     def create(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
         """Create the resources in moto; return the client factory the review should use."""
@@ -352,6 +371,8 @@ class Deployment:
         def factory(service: str) -> Any:
             if service == "ecs":
                 return wrapped_ecs
+            if service == "cloudformation" and self.stack_status:
+                return CloudFormationWithStatus(cfn, self.stack_status)
             return boto3.client(service, region_name=REGION)
 
         return factory
@@ -412,6 +433,7 @@ BROKEN: dict[str, tuple[dict[str, Any], str, str]] = {
     ),
     "tasks not running": ({"running": 1}, "DEP-12", "1 of 2"),
     "no bootstrap stack": ({"bootstrap_stack": False}, "DEP-11", "does not exist"),
+    "rolled back": ({"stack_status": "UPDATE_ROLLBACK_COMPLETE"}, "DEP-11", "rolled back"),
     "log group never expires": ({"log_retention": None}, "MON-5", "never expires"),
     "plain secret": ({"plain_environment": {"API_TOKEN": "x"}}, "SEC-4", "API_TOKEN"),
     "cookie secret in plain env": (
