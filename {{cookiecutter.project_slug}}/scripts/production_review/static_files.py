@@ -43,7 +43,7 @@ def oidc_only(repo: Repo) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# secrets
+# Secrets
 
 SECRET_PATTERNS = {
     "an AWS access key id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
@@ -121,7 +121,7 @@ def no_committed_secrets(repo: Repo) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# deployment
+# Deployment
 
 
 def _lock_problems_without_uv(root: Path) -> list[str]:
@@ -288,7 +288,7 @@ def deploys_serialised(repo: Repo) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# network and security
+# Network and security
 
 
 def _streamlit_overrides(repo: Repo, env_name: str) -> list[tuple[str, str]]:

@@ -152,7 +152,7 @@ def secrets_generated(repo: Repo) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# state
+# State
 
 
 def _efs_volumes(repo: Repo) -> dict[str, dict[str, Any]]:
@@ -274,7 +274,7 @@ def stickiness(repo: Repo) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# caching
+# Caching
 
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # managed cache policy
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # managed origin request policy
@@ -338,7 +338,7 @@ def health_check_path(repo: Repo) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# monitoring
+# Monitoring
 
 
 @check("MON-1", "static")
@@ -498,7 +498,7 @@ def only_cloudfront_reaches_alb(repo: Repo) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# cost
+# Cost
 
 
 @check("COST-1", "static")
