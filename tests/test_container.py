@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,17 @@ from tests.support.servers import STARTUP_TIMEOUT_S, free_port, wait_until_healt
 APP_UID = APP_GID = 10001
 SESSIONS_MOUNT = "/data/sessions"
 QUESTION = "Container smoke test: is this turn stored on the host?"
+# What buildah itself writes into a running container's root file system.
+BUILDAH_RUN_FILES = {"/run", "/run/.containerenv"}
+# Files a developer's checkout may hold that must never reach the image (.dockerignore).
+PLANTED = (
+    ".env",
+    ".streamlit/secrets.toml",
+    ".sessions/planted.jsonl",
+    ".venv/planted",
+    "core/__pycache__/planted.cpython-311.pyc",
+    "tests/planted.py",
+)
 
 # An exact version tag (3.11.16-slim-bookworm, 0.13.0) and the digest of what it pointed to.
 _PINNED = re.compile(r"[a-z0-9][a-z0-9./_-]*:\d+\.\d+\.\d+[A-Za-z0-9._-]*@sha256:[0-9a-f]{64}")
@@ -60,6 +72,9 @@ print(json.dumps({
     "gid": os.getgid(),
     "cwd": os.getcwd(),
     "app_entries": sorted(os.listdir(app)),
+    "streamlit_entries": sorted(os.listdir(app / ".streamlit")),
+    "bytecode_from_context": sorted(str(p) for p in app.glob("[!.]*/**/__pycache__")),
+    "venv_planted": (app / ".venv" / "planted").exists(),
     "writable_under_app": sorted(
         str(p) for p in [app, *app.rglob("*")] if os.access(p, os.W_OK)
     ),
@@ -122,6 +137,27 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.0f} MB"
 
 
+def _build_context(project: Path, tmp_path: Path) -> Path:
+    """A copy of the bake with files a real checkout may hold that the image must not get."""
+    context = tmp_path / "context" / project.name
+    shutil.copytree(project, context)
+    for name in PLANTED:
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text("planted by test_container.py\n")
+    return context
+
+
+def _changed_since(rootfs: Path, since: float) -> list[str]:
+    """Paths in the container's root file system modified after ``since`` (container paths)."""
+    changed = []
+    for folder, dirs, files in os.walk(rootfs):
+        for name in [*dirs, *files]:
+            path = Path(folder, name)
+            if path.lstat().st_mtime > since:
+                changed.append("/" + str(path.relative_to(rootfs)))
+    return sorted(changed)
+
+
 @pytest.mark.slow
 def test_image_builds_runs_as_10001_and_stores_a_chat_turn_on_the_mount(
     default_project: Path, buildah: Buildah, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -131,7 +167,7 @@ def test_image_builds_runs_as_10001_and_stores_a_chat_turn_on_the_mount(
     local_dockerfile = tmp_path / "Dockerfile.local"
     local_dockerfile.write_text(without_digests(dockerfile))
     image = f"localhost/{default_project.name}:smoke"
-    buildah.build(default_project, local_dockerfile, image)
+    buildah.build(_build_context(default_project, tmp_path), local_dockerfile, image)
 
     layers = buildah.layer_sizes(image)
     (python_base,) = [name for name in stand_ins if name.repository.endswith("/python")]
@@ -164,11 +200,14 @@ def test_image_builds_runs_as_10001_and_stores_a_chat_turn_on_the_mount(
     container = RunningContainer(
         buildah, image, env=env, volumes={sessions: SESSIONS_MOUNT}, log_path=log_path
     )
+    rootfs = container.rootfs()
+    started = time.time()
+    process = container.start()
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(
             f"{url}/_stcore/health",
-            process=container.process,
+            process=process,
             log_path=log_path,
             timeout=STARTUP_TIMEOUT_S,
         )
@@ -187,6 +226,9 @@ def test_image_builds_runs_as_10001_and_stores_a_chat_turn_on_the_mount(
             "app_entries": sorted(
                 [".streamlit", ".venv", "core", "pyproject.toml", "uv.lock", *top_level_modules]
             ),
+            "streamlit_entries": sorted(p.name for p in (default_project / ".streamlit").iterdir()),
+            "bytecode_from_context": [],
+            "venv_planted": False,
             "writable_under_app": [],
             "sessions_dir": SESSIONS_MOUNT,
             "sessions_owner": [APP_UID, APP_GID],
@@ -205,6 +247,9 @@ def test_image_builds_runs_as_10001_and_stores_a_chat_turn_on_the_mount(
     # Streamlit, PID 1 in production, shuts down cleanly on the SIGTERM that ECS sends.
     assert exit_code == 0, log_path
     assert "Traceback" not in log_path.read_text(errors="replace"), log_path
+    # Nothing but the sessions mount was written: a read-only root file system would do.
+    assert set(_changed_since(rootfs, started)) <= BUILDAH_RUN_FILES
+    container.remove()
 
     # The turn is on the host, in the mounted folder, written by the container's user.
     stored = [path for path in sessions.rglob("*.jsonl") if QUESTION in path.read_text()]

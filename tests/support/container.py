@@ -376,7 +376,7 @@ class Buildah:
 
 
 class RunningContainer:
-    """The image running as its config says (entrypoint, user, working dir, environment), via
+    """The image run as its config says (entrypoint, user, working dir, environment), via
     ``buildah run --isolation chroot``: no OCI runtime, the host's network namespace.
 
     That shares the host network, so callers bind the server to 127.0.0.1 on a free port.
@@ -396,20 +396,30 @@ class RunningContainer:
         self.log_path = log_path
         config = buildah.config(image)
         self.command = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+        self.volumes = dict(volumes)
         self.container = buildah("from", "--quiet", image, timeout=BUILD_TIMEOUT_S).strip()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start the entrypoint with the volumes and environment; return the ``buildah run``."""
         run_args = ["run", "--isolation", "chroot"]
-        for host, target in volumes.items():
+        for host, target in self.volumes.items():
             run_args += ["--volume", f"{host}:{target}"]
         for key, value in self.env.items():
             run_args += ["--env", f"{key}={value}"]
-        with log_path.open("ab") as log:
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*buildah.prefix(), *run_args, self.container, "--", *self.command],
+                [*self.buildah.prefix(), *run_args, self.container, "--", *self.command],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, stopped as a whole
             )
+        return self.process
+
+    def rootfs(self) -> Path:
+        """The container's root file system on the host (vfs keeps it as a plain folder)."""
+        return Path(self.buildah("mount", self.container).strip())
 
     def exec(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> int:
         """Run ``command`` in the same container as its configured user; return the exit code."""
@@ -431,23 +441,28 @@ class RunningContainer:
         return self.buildah("run", "--isolation", "chroot", self.container, "--", *command)
 
     def stop(self) -> int | None:
-        """Stop the container the way ECS does, remove it, and return how it exited.
+        """Stop the container the way ECS does and return how it exited.
 
         ECS sends SIGTERM to the container's main process: here that is the entrypoint process
         under ``buildah run``'s helpers, the end of the chain of processes in its group. If it
         has not exited in time, everything in the group is killed; the return value is then None.
+        The container itself stays (for inspection) until ``remove``.
         """
-        exit_code: int | None = None
-        if self.process.poll() is None:
-            main = _innermost_process(self.process.pid)
-            os.kill(main, signal.SIGTERM)
-            try:
-                exit_code = self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            return self.process.returncode
+        os.kill(_innermost_process(self.process.pid), signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            return None
+
+    def remove(self) -> None:
+        self.stop()
         self.buildah("rm", self.container)
-        return exit_code
 
 
 def _innermost_process(leader: int) -> int:
