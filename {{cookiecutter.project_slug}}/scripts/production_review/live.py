@@ -1,4 +1,8 @@
-"""Live checks: the deployed stacks, read through boto3 (or whatever clients the caller injects)."""
+"""Live checks: the deployed stacks, read through boto3 (or whatever clients the caller injects).
+
+Why each check matters is written under its id in PRODUCTION_CHECKLIST.md; the functions here say
+only what they found, one short sentence per problem.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Static checks of the repository's own files: secrets, lock, Dockerfile, workflows, config."""
+"""Static checks of the repository's own files: secrets, lock, Dockerfile, workflows, config.
+
+Why each check matters is written under its id in PRODUCTION_CHECKLIST.md; the functions here say
+only what they found, one short sentence per problem.
+"""
 
 from __future__ import annotations
 
