@@ -220,4 +220,7 @@ def main() -> None:
         render_server_info(session_key)
 
 
-main()
+# Streamlit runs this file as __main__. The guard keeps an import of it (multiprocessing's spawn
+# re-imports the main module as __mp_main__) from drawing a page outside a Streamlit run.
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ the same browser and the same SESSIONS_DIR: exactly what survives a page reload 
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -49,8 +50,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> FakeBrowser:
 
 
 @pytest.fixture
-def open_page(sessions_dir: Path, browser: FakeBrowser) -> Page:
+def open_page(sessions_dir: Path, browser: FakeBrowser, monkeypatch: pytest.MonkeyPatch) -> Page:
     """Open (or reload) the page in the fake browser and check the run raised nothing."""
+    # AppTest installs the script as sys.modules["__main__"] and leaves it there; restore it so
+    # later tests that spawn processes (multiprocessing re-imports __main__) are not affected.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
     def _open() -> AppTest:
         page = AppTest.from_file(str(APP), default_timeout=30)
@@ -230,5 +234,5 @@ def test_a_configuration_error_is_explained(
     open_page: Page, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HISTORY_MAX_MESSAGES", "many")
-    page = AppTest.from_file(str(APP), default_timeout=30).run()
+    page = AppTest.from_file(str(APP), default_timeout=30).run()  # open_page would fail: error
     assert "HISTORY_MAX_MESSAGES='many'" in page.error[0].value
