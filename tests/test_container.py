@@ -20,10 +20,14 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.markers import Marker
+from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from tests.bakery import VARIATIONS
 from tests.conftest import Baker
@@ -118,6 +122,72 @@ def test_base_images_are_pinned_to_a_version_and_a_digest(default_project: Path)
     images = base_images(_dockerfile(default_project))
     assert images, "the Dockerfile has no FROM line"
     assert [image for image in images if not _PINNED.fullmatch(image)] == []
+
+
+def _manylinux_tags(arch: str) -> set[Tag]:
+    """Wheel tags CPython 3.11 on Debian bookworm (glibc 2.36) accepts on ``arch``."""
+    platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(36, 4, -1)]
+    platforms += [f"manylinux{legacy}_{arch}" for legacy in ("2014", "2010", "1")]
+    return {
+        *cpython_tags((3, 11), abis=["cp311"], platforms=platforms),
+        *compatible_tags((3, 11), interpreter="cp311", platforms=platforms),
+    }
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "x86_64"])
+def test_every_runtime_dependency_has_a_wheel_for_both_architectures(
+    default_project: Path, arch: str
+) -> None:
+    """The image builds on linux/arm64 (what the ECS task runs) and linux/amd64 with no compiler.
+
+    The build stage has none, so every locked runtime dependency must come as a wheel for the
+    architecture. The slow test builds only for this machine's; this covers the other one.
+    """
+    export = subprocess.run(
+        ["uv", "export", "--locked", "--no-dev", "--no-hashes", "--no-emit-project"],
+        cwd=default_project,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    linux = {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": arch,
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "python_version": "3.11",
+        "python_full_version": "3.11.16",
+    }
+    wanted = set()
+    for line in export.stdout.splitlines():
+        if not line or line.startswith(("#", " ")):
+            continue
+        requirement, _, marker = line.partition(";")
+        if marker.strip() and not Marker(marker).evaluate(linux):
+            continue
+        name, _, version = requirement.strip().partition("==")
+        wanted.add((canonicalize_name(name), version))
+    assert len(wanted) > 10, export.stdout  # streamlit alone brings dozens
+
+    accepted = _manylinux_tags(arch)
+    lock = tomllib.loads((default_project / "uv.lock").read_text())
+    wheels = {
+        (canonicalize_name(package["name"]), package["version"]): [
+            parse_wheel_filename(wheel["url"].rsplit("/", 1)[1])[3]
+            for wheel in package.get("wheels", [])
+        ]
+        for package in lock["package"]
+        if "version" in package
+    }
+    without_wheel = sorted(
+        f"{name}=={version}"
+        for name, version in wanted
+        if not any(tags & accepted for tags in wheels.get((name, version), []))
+    )
+    assert without_wheel == []
 
 
 @pytest.fixture
