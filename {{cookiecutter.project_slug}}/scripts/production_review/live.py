@@ -150,7 +150,8 @@ def deployed_alarms(live: Live) -> list[str]:
     pages = live.client("cloudwatch").get_paginator("describe_alarms").paginate()
     alarms = [a for page in pages for a in page.get("MetricAlarms", [])]
     notifying = [a for a in alarms if topic in a.get("AlarmActions", [])]
-    return [f"no alarm on {kind} notifies {topic}" for kind in missing_alarms(notifying)]
+    missing = missing_alarms(notifying)
+    return [f"no alarm on {', '.join(missing)} notifies the AlarmTopicArn topic"] if missing else []
 
 
 @check("MON-5", "live")

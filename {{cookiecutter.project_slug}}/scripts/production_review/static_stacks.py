@@ -389,8 +389,8 @@ def alarms_defined(repo: Repo) -> list[str]:
     topics = set(repo.app.of_type("AWS::SNS::Topic"))
     alarms = [repo.app.props(a) for a in repo.app.of_type("AWS::CloudWatch::Alarm").values()]
     notifying = [a for a in alarms if repo.app.refs(a.get("AlarmActions")) & topics]
-    problems = [f"no alarm on {kind} notifies an SNS topic" for kind in missing_alarms(notifying)]
-    return problems
+    missing = missing_alarms(notifying)
+    return [f"no alarm on {', '.join(missing)} notifies an SNS topic"] if missing else []
 
 
 @check("MON-3", "static")
