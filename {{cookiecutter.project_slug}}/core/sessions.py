@@ -111,6 +111,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+def _describe(exc: BaseException) -> str:
+    """A log-safe reason: never a path, because every path under the root holds a session key.
+
+    The key is a bearer secret (whoever has it reads the conversation), so logs name the
+    conversation id, which an administrator can find with ``find``, and the error's kind.
+    """
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
+
+
 FORMAT_VERSION = 1
 DEFAULT_TITLE = "New conversation"
 TITLE_MAX_CHARS = 120
@@ -542,7 +554,7 @@ class SessionStore:
             # A symlink or a folder in its place: move the entry itself, never what it points to.
             with _process_lock(path):
                 target = self._move_aside(folder, conversation_id, path, TRASH_DIR)
-        logger.info("conversation %s moved to %s", conversation_id, target)
+        logger.info("conversation %s moved to %s/", conversation_id, target.parent.name)
 
     def _change(
         self, folder: Path, conversation_id: str, records: list[dict[str, Any]], *, create: bool
@@ -761,7 +773,7 @@ class SessionStore:
             return None
         except (_InvalidRecord, _Unreadable, OSError) as exc:
             # Listed, not moved: opening it quarantines it and tells the user why.
-            logger.warning("conversation %s is unreadable: %s", conversation_id, exc)
+            logger.warning("conversation %s is unreadable: %s", conversation_id, _describe(exc))
             when = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="milliseconds")
             return ConversationSummary(conversation_id, _UNREADABLE_TITLE, when, when, 0)
 
@@ -806,7 +818,9 @@ class SessionStore:
                 os.close(fd)
             os.replace(temporary, folder / f"{conversation_id}{_META}")
         except OSError as exc:
-            logger.warning("conversation %s: summary not updated: %s", conversation_id, exc)
+            logger.warning(
+                "conversation %s: summary not updated: %s", conversation_id, _describe(exc)
+            )
 
     # --- moving files aside ----------------------------------------------------------------------
 
@@ -828,19 +842,22 @@ class SessionStore:
 
         Callers hold the file lock when they can, so no writer appends to it while it moves.
         """
-        logger.warning("conversation %s is corrupt or unreadable: %s", conversation_id, problem)
+        reason = _describe(problem)
+        logger.warning("conversation %s is corrupt or unreadable: %s", conversation_id, reason)
         try:
             with _process_lock(path):
                 target = self._move_aside(folder, conversation_id, path, QUARANTINE_DIR)
         except OSError as exc:
-            logger.error("conversation %s could not be moved aside: %s", conversation_id, exc)
+            logger.error(
+                "conversation %s could not be moved aside: %s", conversation_id, _describe(exc)
+            )
             raise CorruptConversationError(
                 "This conversation could not be read, nor moved aside; it was left in place.", path
             ) from problem
-        logger.warning("conversation %s moved to %s", conversation_id, target)
+        logger.warning("conversation %s moved to %s/", conversation_id, target.parent.name)
         raise CorruptConversationError(
             "This conversation could not be read. It was kept aside for an administrator, "
-            f"and a new one can be started. ({problem})",
+            f"and a new one can be started. ({reason})",
             target,
         ) from problem
 

@@ -843,6 +843,24 @@ def test_a_writer_also_quarantines_a_corrupt_conversation(
     assert contents(store.read_messages(session_key, conversation_id)) == ["y"]
 
 
+def test_logs_never_carry_the_session_key(
+    store: SessionStore, session_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key is a bearer secret: quarantine and delete log the conversation id, not the path."""
+    caplog.set_level("DEBUG", logger=sessions.__name__)
+    broken = store.create_conversation(session_key)
+    conversation_file(store, session_key, broken).write_bytes(
+        CORRUPTIONS["garbage-in-the-middle"](broken)
+    )
+    with pytest.raises(CorruptConversationError):
+        store.read_messages(session_key, broken)
+    store.delete_conversation(session_key, store.create_conversation(session_key))
+
+    assert caplog.records, "quarantine and delete are logged"
+    assert all(session_key not in record.getMessage() for record in caplog.records)
+    assert any(broken in record.getMessage() for record in caplog.records)
+
+
 def test_a_corrupt_conversation_is_listed_until_opened(
     store: SessionStore, session_key: str
 ) -> None:
