@@ -7,15 +7,16 @@ what makes the app stateful without sticky state in any one process.
 
 The key is read through streamlit-local-storage, a component with a few quirks this module hides:
 
-- Values come back JSON-parsed, so a tampered item may arrive as a list, dict or number. Whatever
-  it is, ``parse_session_key`` accepts only a canonical uuid4 string; anything else starts a new
-  session (the key is attacker-controlled input and ends up in file paths on the server).
+- It stores each value wrapped as ``{"<item>": value}`` and hands it back unwrapped and
+  JSON-parsed, so a tampered item may arrive as a list, dict or number. Whatever it is,
+  ``parse_session_key`` accepts only a canonical uuid4 string; anything else starts a new session
+  (the key is attacker-controlled input and ends up in file paths on the server).
 - Each ``setItem`` call in one script run needs its own ``key=``; we make exactly one.
 - A write followed at once by ``st.rerun()`` can be cancelled before the browser sees it, so a
   freshly minted key is written again on every run of this browser session (the component skips
   identical writes, so this costs nothing once it has landed).
 - Its first read busy-waits for the browser, which never answers under ``AppTest``: tests replace
-  ``make_key_store`` with an in-memory fake (see tests/conftest.py).
+  ``make_key_store`` with an in-memory fake (``FakeBrowser`` in tests/fakes.py).
 - It also writes a stray ``undefined`` item to localStorage; that is the component's, and harmless.
 
 This module may import Streamlit; core/ may not.

@@ -49,12 +49,16 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> FakeBrowser:
     return fake
 
 
-@pytest.fixture
-def open_page(sessions_dir: Path, browser: FakeBrowser, monkeypatch: pytest.MonkeyPatch) -> Page:
-    """Open (or reload) the page in the fake browser and check the run raised nothing."""
-    # AppTest installs the script as sys.modules["__main__"] and leaves it there; restore it so
-    # later tests that spawn processes (multiprocessing re-imports __main__) are not affected.
+@pytest.fixture(autouse=True)
+def keep_main_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest installs the script as sys.modules["__main__"] and leaves it there; restore it so
+    later tests that spawn processes (multiprocessing re-imports __main__) are not affected."""
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+
+
+@pytest.fixture
+def open_page(sessions_dir: Path, browser: FakeBrowser) -> Page:
+    """Open (or reload) the page in the fake browser and check the run raised nothing."""
 
     def _open() -> AppTest:
         page = AppTest.from_file(str(APP), default_timeout=30)
@@ -236,3 +240,22 @@ def test_a_configuration_error_is_explained(
     monkeypatch.setenv("HISTORY_MAX_MESSAGES", "many")
     page = AppTest.from_file(str(APP), default_timeout=30).run()  # open_page would fail: error
     assert "HISTORY_MAX_MESSAGES='many'" in page.error[0].value
+
+
+def test_the_real_local_storage_wrapper_reads_and_writes_the_key(sessions_dir: Path) -> None:
+    """Without the fake: the component's first-run browser read is replaced by seeding the values
+    it would have returned (its documented state key), the rest is the real wrapper."""
+    key = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    page = AppTest.from_file(str(APP), default_timeout=30)
+    page.session_state["storage_init"] = {browser_session.STORAGE_ITEM: key, "undefined": None}
+    page.run()
+    assert not page.exception, page.exception
+    assert session_shown(page) == key
+
+    fresh = AppTest.from_file(str(APP), default_timeout=30)
+    fresh.session_state["storage_init"] = {browser_session.STORAGE_ITEM: ["tampered"]}
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    minted = session_shown(fresh)
+    assert minted != key
+    assert fresh.session_state["storage_init"][browser_session.STORAGE_ITEM] == minted
