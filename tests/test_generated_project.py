@@ -39,7 +39,7 @@ class Project:
     env: dict[str, str]
 
     def run(self, *command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # noqa: S603 (fixed commands, no shell)
+        return subprocess.run(
             command,
             cwd=self.path,
             env=self.env,
@@ -48,6 +48,9 @@ class Project:
             timeout=900,
             check=False,
         )
+
+
+Installed = tuple[Project, subprocess.CompletedProcess[str]]
 
 
 def explain(result: subprocess.CompletedProcess[str]) -> str:
@@ -60,7 +63,7 @@ def explain(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module", params=sorted(VARIATIONS))
 def installed(
     request: pytest.FixtureRequest, bake: Baker, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Project, subprocess.CompletedProcess[str]]:
+) -> Installed:
     """A private copy of the baked variation with its locked dependencies installed."""
     variation: str = request.param
     baked = bake(**VARIATIONS[variation])
@@ -73,7 +76,7 @@ def installed(
     return project, project.run("uv", "sync", "--locked")
 
 
-def test_installs_from_its_lock(installed: tuple[Project, subprocess.CompletedProcess[str]]) -> None:
+def test_installs_from_its_lock(installed: Installed) -> None:
     _, sync = installed
     assert sync.returncode == 0, explain(sync)
 
@@ -87,9 +90,7 @@ def test_installs_from_its_lock(installed: tuple[Project, subprocess.CompletedPr
     ],
     ids=["ruff-check", "ruff-format", "pytest"],
 )
-def test_is_green(
-    installed: tuple[Project, subprocess.CompletedProcess[str]], command: tuple[str, ...]
-) -> None:
+def test_is_green(installed: Installed, command: tuple[str, ...]) -> None:
     project, sync = installed
     assert sync.returncode == 0, explain(sync)
     result = project.run(*command)
