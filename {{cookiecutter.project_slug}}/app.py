@@ -117,7 +117,7 @@ def render_conversation_list(
     if not conversations:
         st.caption("Nothing stored yet: your first message starts one.")
     for summary in conversations:
-        title_col, delete_col = st.columns([5, 1], vertical_alignment="center")
+        title_col, delete_col = st.columns([6, 1], gap="small", vertical_alignment="center")
         title_col.button(
             summary.title,
             key=f"open-{summary.id}",
@@ -127,7 +127,9 @@ def render_conversation_list(
             args=(summary.id,),
         )
         delete_col.button(
-            ":material/delete:",
+            "",
+            icon=":material/delete:",
+            type="tertiary",
             key=f"delete-{summary.id}",
             help="Delete this conversation",
             on_click=ask_to_delete,
