@@ -20,6 +20,59 @@ TEMPLATE_DIR = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 # (the tricky variation does) and GitHub's "${{ }}" must survive.
 LEFTOVER_RE = re.compile(r"\{\{\s*cookiecutter|cookiecutter\.|\{%|%\}|\{#-?\s")
 
+# The generated repository, file by file. A file added to or dropped from the template must be
+# added here too: the list is what a user gets, and reviewing it is part of reviewing a change.
+EXPECTED_FILES = {
+    ".dockerignore",
+    ".github/dependabot.yml",
+    ".github/pull_request_template.md",
+    ".github/workflows/ci.yml",
+    ".github/workflows/deploy.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    ".python-version",
+    ".streamlit/config.toml",
+    "Dockerfile",
+    "PRODUCTION_CHECKLIST.md",
+    "README.md",
+    "app.py",
+    "browser_session.py",
+    "core/__init__.py",
+    "core/chat.py",
+    "core/config.py",
+    "core/llm.py",
+    "core/messages.py",
+    "core/project.json",
+    "core/sessions.py",
+    "infra/app-parameters.json",
+    "infra/app.yaml",
+    "infra/bootstrap.yaml",
+    "pyproject.toml",
+    "scripts/bench_sessions.py",
+    "scripts/production_review/__init__.py",
+    "scripts/production_review/checklist.py",
+    "scripts/production_review/live.py",
+    "scripts/production_review/project.py",
+    "scripts/production_review/registry.py",
+    "scripts/production_review/report.py",
+    "scripts/production_review/repository.py",
+    "scripts/production_review/static_files.py",
+    "scripts/production_review/static_stacks.py",
+    "scripts/review.py",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/fakes.py",
+    "tests/sessions_worker.py",
+    "tests/test_app.py",
+    "tests/test_architecture.py",
+    "tests/test_chat.py",
+    "tests/test_config.py",
+    "tests/test_llm.py",
+    "tests/test_review.py",
+    "tests/test_sessions.py",
+    "uv.lock",
+}
+
 
 def baked_files(project: Path) -> list[Path]:
     return sorted(p for p in project.rglob("*") if p.is_file())
@@ -38,6 +91,13 @@ def _construct_any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) ->
 
 
 _AnyTagLoader.add_multi_constructor("!", _construct_any_tag)
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATIONS))
+def test_the_baked_tree_has_exactly_the_expected_files(bake: Baker, variation: str) -> None:
+    project = bake(**VARIATIONS[variation])
+
+    assert {p.relative_to(project).as_posix() for p in baked_files(project)} == EXPECTED_FILES
 
 
 @pytest.mark.parametrize("variation", sorted(VARIATIONS))
