@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from time import monotonic
 
 from playwright.sync_api import Page, expect
 
@@ -22,6 +23,8 @@ CHAT_INPUT = '[data-testid="stChatInputTextArea"]'
 CHAT_MESSAGE = '[data-testid="stChatMessage"]'
 CHAT_MESSAGE_CONTENT = '[data-testid="stChatMessageContent"]'
 SIDEBAR = '[data-testid="stSidebar"]'
+# Pause between two reads of the chat when checking that the page has settled.
+SETTLE_MS = 250
 
 
 # The sidebar lines the app renders to show which server answered and which session it is.
@@ -59,14 +62,34 @@ def open_chat(page: Page, url: str, timeout_ms: int = TIMEOUT_MS) -> None:
     wait_until_idle(page, timeout_ms)
 
 
-def chat_messages(page: Page) -> list[ChatMessage]:
-    """Every chat message on screen, top to bottom."""
+def _messages_on_screen(page: Page) -> list[ChatMessage]:
     messages = []
     for content in page.locator(CHAT_MESSAGE_CONTENT).all():
         label = content.get_attribute("aria-label") or ""
         role = label.removeprefix("Chat message from ").strip()
         messages.append(ChatMessage(role=role, text=content.inner_text().strip()))
     return messages
+
+
+def chat_messages(page: Page, timeout_ms: int = TIMEOUT_MS) -> list[ChatMessage]:
+    """Every chat message on screen, top to bottom, once the page has settled.
+
+    The script-state flag turns to ``notRunning`` a moment before the browser has finished
+    applying the run's last changes (``st.write_stream`` swaps its streamed element for the final
+    one), so a single read can catch a reply without its text. Two identical reads of an idle page,
+    a quarter of a second apart, are what "on screen" means here.
+    """
+    deadline = monotonic() + timeout_ms / 1000
+    previous: list[ChatMessage] | None = None
+    while True:
+        wait_until_idle(page, timeout_ms)
+        current = _messages_on_screen(page)
+        if current == previous:
+            return current
+        if monotonic() > deadline:
+            raise AssertionError(f"the chat did not settle within {timeout_ms} ms: {current}")
+        previous = current
+        page.wait_for_timeout(SETTLE_MS)
 
 
 def send_message(page: Page, text: str, timeout_ms: int = TIMEOUT_MS) -> ChatMessage:
@@ -82,7 +105,7 @@ def send_message(page: Page, text: str, timeout_ms: int = TIMEOUT_MS) -> ChatMes
     box.press("Enter")
     expect(page.locator(CHAT_MESSAGE)).to_have_count(before + 2, timeout=timeout_ms)
     wait_until_idle(page, timeout_ms)
-    messages = chat_messages(page)
+    messages = chat_messages(page, timeout_ms)
     if len(messages) < 2 or messages[-1].role != "assistant" or messages[-2].text != text:
         raise AssertionError(f"expected {text!r} then a reply at the end of the chat: {messages}")
     return messages[-1]
