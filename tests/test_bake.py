@@ -10,9 +10,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.bakery import TEMPLATE_ROOT, VARIATIONS, Baker
+from tests.support.cloudformation_yaml import load_yaml
 
 TEMPLATE_DIR = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 
@@ -78,21 +78,6 @@ def baked_files(project: Path) -> list[Path]:
     return sorted(p for p in project.rglob("*") if p.is_file())
 
 
-class _AnyTagLoader(yaml.SafeLoader):
-    """Parses YAML with CloudFormation's short-form tags (!Ref, !Sub, ...) as plain data."""
-
-
-def _construct_any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-
-_AnyTagLoader.add_multi_constructor("!", _construct_any_tag)
-
-
 @pytest.mark.parametrize("variation", sorted(VARIATIONS))
 def test_the_baked_tree_has_exactly_the_expected_files(bake: Baker, variation: str) -> None:
     project = bake(**VARIATIONS[variation])
@@ -138,7 +123,7 @@ def test_every_file_parses_in_its_own_language(bake: Baker, variation: str) -> N
         elif path.suffix == ".toml" or path.name == "uv.lock":
             tomllib.loads(text)
         elif path.suffix in {".yml", ".yaml"}:
-            yaml.load(text, Loader=_AnyTagLoader)  # noqa: S506 - a SafeLoader subclass
+            load_yaml(text)
         elif path.suffix == ".json":
             json.loads(text)
 

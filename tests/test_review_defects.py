@@ -194,6 +194,16 @@ def remove_resources(names: list[str]) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def remove_resources_of_type(resource_type: str) -> Callable[[dict[str, Any]], None]:
+    """Remove every resource of one type (there must be at least one)."""
+
+    def change(body: dict[str, Any]) -> None:
+        names = [name for name, r in body["Resources"].items() if r["Type"] == resource_type]
+        remove_resources(names)(body)
+
+    return change
+
+
 def task_ingress_open_to_the_world(body: dict[str, Any]) -> None:
     service = props(body, "AWS::ECS::Service")
     group = service["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"][0]
@@ -626,15 +636,7 @@ DEFECTS: list[Defect] = [
     (
         "NET-6",
         "no listener rule checks the origin header",
-        app(
-            lambda b: remove_resources(
-                [
-                    name
-                    for name, r in b["Resources"].items()
-                    if r["Type"] == "AWS::ElasticLoadBalancingV2::ListenerRule"
-                ]
-            )(b)
-        ),
+        app(remove_resources_of_type("AWS::ElasticLoadBalancingV2::ListenerRule")),
     ),
     # Cost
     (
@@ -645,15 +647,7 @@ DEFECTS: list[Defect] = [
     (
         "COST-1",
         "no target tracking",
-        app(
-            lambda b: remove_resources(
-                [
-                    name
-                    for name, r in b["Resources"].items()
-                    if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
-                ]
-            )(b)
-        ),
+        app(remove_resources_of_type("AWS::ApplicationAutoScaling::ScalingPolicy")),
     ),
     (
         "COST-1",

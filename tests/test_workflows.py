@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.bakery import TEMPLATE_ROOT, VARIATIONS
+from tests.support.cloudformation_yaml import load_cloudformation
 
 BIN = Path(sys.executable).parent
 TEMPLATE_GITHUB = TEMPLATE_ROOT / ".github"
@@ -45,25 +46,6 @@ ACCESS_KEY_ID_RE = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 # CloudFormation accepts a template passed inline (as `aws cloudformation deploy` does without
 # --s3-bucket) up to this many bytes.
 INLINE_TEMPLATE_LIMIT = 51_200
-
-
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML, keeping short-form tags (!Ref, !Sub, ...) as plain data."""
-
-
-def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> object:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-
-_CloudFormationLoader.add_multi_constructor("!", _any_tag)
-
-
-def load_cloudformation(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 (a SafeLoader)
 
 
 def load_workflow(path: Path) -> dict[str, Any]:
