@@ -317,7 +317,8 @@ def test_image_builds_runs_as_10001_and_stores_a_chat_turn_on_the_mount(
     # Streamlit, PID 1 in production, shuts down cleanly on the SIGTERM that ECS sends.
     assert exit_code == 0, log_path
     assert "Traceback" not in log_path.read_text(errors="replace"), log_path
-    # Nothing but the sessions mount was written: a read-only root file system would do.
+    # Nothing but the sessions mount was written: what lets infra/app.yaml run the container
+    # with ReadonlyRootFilesystem.
     assert set(_changed_since(rootfs, started)) <= BUILDAH_RUN_FILES
     container.remove()
 

@@ -527,6 +527,7 @@ def test_task_runs_arm64_with_sessions_on_efs(baked: Baked) -> None:
 
     # The container user owns the access point's directory: same uid and gid.
     assert definition["User"] == "10001:10001"
+    assert definition["ReadonlyRootFilesystem"] is True
     point = only(baked.app, "AWS::EFS::AccessPoint")
     assert point["PosixUser"] == {"Uid": "10001", "Gid": "10001"}
     creation = point["RootDirectory"]["CreationInfo"]
