@@ -41,6 +41,10 @@ class ThrottledError(ProviderError):
     """Bedrock kept throttling after botocore's retries, or throttled in the middle of a stream."""
 
 
+class ReplyCutShortError(ProviderError):
+    """The model stopped at the reply length limit (``stopReason`` ``max_tokens``)."""
+
+
 class Provider(Protocol):
     """Anything that turns a conversation into a streamed reply."""
 
@@ -150,7 +154,13 @@ class BedrockProvider:
                     yield text
                 stop = event.get("messageStop")
                 if stop and stop.get("stopReason") == "max_tokens":
-                    yield "\n\n*(The reply reached the length limit and was cut short.)*"
+                    # Raised, not appended to the text: the reply is kept and marked incomplete,
+                    # so a truncated answer is never sent back to the model as a finished one.
+                    raise ReplyCutShortError(
+                        f"The reply reached the length limit ({MAX_REPLY_TOKENS} tokens) and "
+                        "was cut short. Ask for a shorter answer, or to continue from there.",
+                        code="max_tokens",
+                    )
         # EventStreamError is a ClientError raised while reading the stream: catch it first.
         except EventStreamError as error:
             raise self._translate(error, model_id) from error

@@ -14,6 +14,7 @@ from core.llm import (
     BedrockProvider,
     EchoProvider,
     ProviderError,
+    ReplyCutShortError,
     ThrottledError,
     make_bedrock_client,
     make_provider,
@@ -123,11 +124,13 @@ def test_bedrock_sends_only_the_history_window() -> None:
     assert client.calls[0]["messages"] == [{"role": "user", "content": [{"text": "new"}]}]
 
 
-def test_a_reply_cut_by_the_length_limit_says_so() -> None:
+def test_a_reply_cut_by_the_length_limit_keeps_its_text_and_says_so() -> None:
     client = FakeBedrockClient([text_event("Long"), {"messageStop": {"stopReason": "max_tokens"}}])
-    text = "".join(bedrock(client).stream_reply([user("hi")], MODEL))
-    assert text.startswith("Long")
-    assert "length limit" in text
+    chunks: list[str] = []
+    with pytest.raises(ReplyCutShortError) as caught:
+        chunks.extend(bedrock(client).stream_reply([user("hi")], MODEL))
+    assert chunks == ["Long"]
+    assert "length limit" in caught.value.user_message
 
 
 def test_access_denied_explains_how_to_enable_the_model() -> None:
