@@ -6,6 +6,7 @@ Where things are:
 - Bedrock and the offline echo model: core/llm.py
 - one question and its streamed answer, stored as they happen: core/chat.py
 - the browser's session key (localStorage): browser_session.py
+- sign-in (AUTH_MODE=oidc) and who is on the page: signin.py, core/identity.py
 
 ``st.session_state`` holds only UI state (which conversation is open, a pending delete); the
 conversation itself is read from the store on every run, so any replica can serve any run.
@@ -19,6 +20,7 @@ import socket
 import streamlit as st
 
 import browser_session
+import signin
 from core import llm
 from core.chat import ChatTurn
 from core.config import PROJECT_NAME, ConfigError, Settings, load_settings
@@ -151,23 +153,37 @@ def render_conversation_list(
             no_col.button("Cancel", key=f"cancel-delete-{summary.id}", on_click=cancel_delete)
 
 
-def render_server_info(session_key: str) -> None:
-    """Which task rendered this page and which session it serves: support and the end-to-end test
-    read these two lines (keep their exact form)."""
+def render_server_info(session_key: str, signed_in: signin.SignedIn | None) -> None:
+    """Which task rendered this page and whose conversations it serves: support and the end-to-end
+    tests read these lines (keep their exact form). A signed-in person sees their name, never
+    their store key; an anonymous browser sees its session key."""
     st.divider()
     st.text(f"Server: {socket.gethostname()} · pid {os.getpid()}")
-    st.text(f"Session: {session_key}")
+    if signed_in is None:
+        st.text(f"Session: {session_key}")
+    else:
+        signin.render_account(signed_in)
+
+
+def store_key(signed_in: signin.SignedIn | None) -> str:
+    """A signed-in person's conversations are theirs on any device; anonymous ones are this
+    browser's (its localStorage key)."""
+    if signed_in is not None:
+        return signed_in.person.owner_id
+    return browser_session.current_session_key(browser_session.make_key_store())
 
 
 def main() -> None:
     st.set_page_config(page_title=PROJECT_NAME, page_icon="💬")
+    # First: a visitor who may not use the app stops here, before the store or the sidebar.
+    signed_in = signin.gate(PROJECT_NAME)
     try:
         settings, store, provider = load_app()
     except ConfigError as error:
         st.error(f"The app is misconfigured and cannot start.\n\n{error}")
         st.stop()
 
-    session_key = browser_session.current_session_key(browser_session.make_key_store())
+    session_key = store_key(signed_in)
     open_id = choose_open_conversation(store.list_conversations(session_key))
 
     with st.sidebar:
@@ -219,7 +235,7 @@ def main() -> None:
     # Rendered last so a conversation started or renamed by this run is already listed.
     with st.sidebar:
         render_conversation_list(store, session_key, store.list_conversations(session_key), open_id)
-        render_server_info(session_key)
+        render_server_info(session_key, signed_in)
 
 
 # Streamlit runs this file as __main__. The guard keeps an import of it (multiprocessing's spawn

@@ -9,13 +9,15 @@ README.md, section "Configuration", lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 # The answers given when the project was generated live in project.json, as data: a project name
 # may contain quotes, backslashes or any length of text, which is safe in JSON and would make
@@ -36,6 +38,25 @@ DEFAULT_SESSIONS_DIR = Path(__file__).resolve().parent.parent / ".sessions"
 
 ProviderName = Literal["bedrock", "echo"]
 
+# Sign-in settings (load_auth_settings), read apart from the rest: a mistake in them must show the
+# "Sign-in is misconfigured" page and never let anyone past it, whatever the other settings say.
+AUTH_ENVIRONMENT_VARIABLES = (
+    "AUTH_MODE",
+    "OIDC_SERVER_METADATA_URL",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_REDIRECT_URI",
+    "OIDC_LOGOUT_URL",
+    "ALLOWED_EMAIL_DOMAINS",
+    "STREAMLIT_SERVER_COOKIE_SECRET",
+)
+# Streamlit signs the identity cookie with this secret: anyone who knows it can forge any person.
+MIN_COOKIE_SECRET_LENGTH = 32
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_LOOPBACK_NAMES = ("localhost",)
+
+AuthMode = Literal["none", "oidc"]
+
 # The variables this module reads, in the order README.md documents them.
 ENVIRONMENT_VARIABLES = (
     "SESSIONS_DIR",
@@ -44,6 +65,7 @@ ENVIRONMENT_VARIABLES = (
     "AWS_REGION",
     "SYSTEM_PROMPT",
     "HISTORY_MAX_MESSAGES",
+    *AUTH_ENVIRONMENT_VARIABLES,
 )
 
 # Model ids are inference profile ids (us.amazon.nova-lite-v1:0), foundation model ids, or ARNs of
@@ -74,6 +96,147 @@ class Settings:
     @property
     def default_model_id(self) -> str:
         return self.model_ids[0]
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How people sign in. ``mode="none"``: anonymous, every other field empty.
+
+    The two secrets are left out of ``repr`` so that no log line or traceback ever prints them.
+    """
+
+    mode: AuthMode
+    server_metadata_url: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    redirect_uri: str = ""
+    logout_url: str | None = None
+    cookie_secret: str = field(default="", repr=False)
+    allowed_email_domains: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        return self.mode == "oidc"
+
+
+def load_auth_settings(env: Mapping[str, str] | None = None) -> AuthSettings:
+    """Read and validate the sign-in settings; raise ``ConfigError`` listing every problem.
+
+    Unset (or empty) ``AUTH_MODE`` is ``none``: anonymous, exactly as before sign-in existed.
+    Messages name the variable and what it expects; they never contain a secret's value.
+    """
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    raw_mode = get("AUTH_MODE")
+    mode = (raw_mode or "none").lower()
+    if mode == "none":
+        return AuthSettings(mode="none")
+    if mode != "oidc":
+        raise ConfigError(
+            f"Invalid configuration:\n- AUTH_MODE={raw_mode!r}: expected 'oidc' (people sign in "
+            "with an OpenID Connect provider) or 'none' (anonymous; the same as leaving it unset)"
+        )
+
+    problems: list[str] = []
+    metadata_url = get("OIDC_SERVER_METADATA_URL") or ""
+    if problem := _url_problem(metadata_url):
+        problems.append(
+            f"OIDC_SERVER_METADATA_URL={metadata_url!r}: {problem}; expected the provider's "
+            "discovery document, e.g. 'https://login.example.com/.well-known/openid-configuration'"
+        )
+    redirect_uri = get("OIDC_REDIRECT_URI") or ""
+    problem = _url_problem(redirect_uri)
+    if problem is None and (
+        urlsplit(redirect_uri).path != "/oauth2callback" or urlsplit(redirect_uri).query
+    ):
+        problem = "the path must be exactly /oauth2callback, with no query"
+    if problem:
+        problems.append(
+            f"OIDC_REDIRECT_URI={redirect_uri!r}: {problem}; expected the app's own address "
+            "followed by /oauth2callback, e.g. 'https://chat.example.com/oauth2callback' (the "
+            "same value must be registered with the identity provider)"
+        )
+    logout_url = get("OIDC_LOGOUT_URL")
+    if logout_url is not None and (problem := _url_problem(logout_url)):
+        problems.append(
+            f"OIDC_LOGOUT_URL={logout_url!r}: {problem}; expected the provider's sign-out "
+            "address, or leave it unset to use the provider's end_session_endpoint"
+        )
+    client_id = get("OIDC_CLIENT_ID") or ""
+    if not client_id:
+        problems.append("OIDC_CLIENT_ID is not set: expected the app's client id at the provider")
+    client_secret = get("OIDC_CLIENT_SECRET") or ""
+    if not client_secret:
+        problems.append(
+            "OIDC_CLIENT_SECRET is not set: expected the app's client secret at the provider "
+            "(on AWS it comes from Secrets Manager)"
+        )
+    cookie_secret = get("STREAMLIT_SERVER_COOKIE_SECRET") or ""
+    if len(cookie_secret) < MIN_COOKIE_SECRET_LENGTH:
+        # The length of a secret is not echoed either: the page shows this message to anyone.
+        state = "is not set" if not cookie_secret else "is too short"
+        problems.append(
+            f"STREAMLIT_SERVER_COOKIE_SECRET {state}: sign-in needs a random secret of at least "
+            f"{MIN_COOKIE_SECRET_LENGTH} characters, the same on every server (it signs the "
+            "identity cookie; on AWS it comes from Secrets Manager)"
+        )
+    raw_domains = get("ALLOWED_EMAIL_DOMAINS") or ""
+    domains = tuple(
+        dict.fromkeys(d.strip().lower().removeprefix("@") for d in raw_domains.split(","))
+    )
+    domains = tuple(d for d in domains if d)
+    bad_domains = [d for d in domains if not _DOMAIN.match(d)]
+    if bad_domains:
+        problems.append(
+            f"ALLOWED_EMAIL_DOMAINS={raw_domains!r}: expected comma-separated domain names such "
+            f"as 'example.com,example.org'; invalid: {bad_domains}"
+        )
+    if problems:
+        raise ConfigError("Invalid sign-in configuration:\n- " + "\n- ".join(problems))
+    return AuthSettings(
+        mode="oidc",
+        server_metadata_url=metadata_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=redirect_uri,
+        logout_url=logout_url,
+        cookie_secret=cookie_secret,
+        allowed_email_domains=domains,
+    )
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a sign-in address, or None.
+
+    https only: these addresses carry codes, tokens and the identity cookie. Plain http is
+    accepted for loopback hosts alone, so a local provider can run in tests and on a laptop.
+    """
+    if not url:
+        return "not set"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError:
+        return "not a valid URL"
+    if not host or parts.scheme not in ("https", "http") or parts.username or parts.password:
+        return "not an absolute http(s) URL without user name or password"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return "plain http is allowed only for 127.0.0.1, ::1 or localhost; use https"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def aws_credentials_available() -> bool:

@@ -4,7 +4,10 @@ The browser keeps only a random session key (a uuid4); everything else lives her
 new task or a second replica finds the same conversations. The key is a bearer secret and arrives
 from the browser, so it is treated as hostile: anything but a canonical lowercase uuid4 is refused
 (``parse_session_key`` returns None, store methods raise ``ValueError``), and so are conversation
-ids. Paths are built only from validated uuids, the session folder is resolved and must be exactly
+ids. A signed-in person's folder is keyed by their owner id instead (64 lowercase hex characters
+from core/identity.py): store methods accept it, ``parse_session_key`` never does, so nothing a
+browser sends can name a person's folder. Paths are built only from validated uuids and owner
+ids, the session folder is resolved and must be exactly
 ``<root>/<key>`` (a symlink anywhere below the root is refused), and files are opened with
 ``O_NOFOLLOW`` and must be regular files. JSON only: nothing read from disk is ever executed.
 
@@ -144,6 +147,8 @@ _UNREADABLE_TITLE = "Unreadable conversation"
 # NFS pages were only partly flushed) makes that one complete unparseable line. More is corruption.
 _MAX_TORN_LINES = 1
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+# A signed-in person's store key (core/identity.py): never accepted from a browser.
+_OWNER_ID = re.compile(r"[0-9a-f]{64}")
 
 # In-process locks, striped by path: bounded memory, and one thread holds at most one at a time, so
 # two stripes are never taken in opposite orders. Re-entrant because quarantine and summary rebuilds
@@ -179,6 +184,18 @@ def new_session_key() -> str:
 def new_conversation_id() -> str:
     """A fresh conversation id; validated exactly like session keys."""
     return str(uuid.uuid4())
+
+
+def _require_store_key(raw: object) -> str:
+    """A store key: a browser's canonical uuid4, or a signed-in person's owner id (64 lowercase
+    hex characters, see core/identity.py). Both are a single safe path component."""
+    if type(raw) is str and (_OWNER_ID.fullmatch(raw) or _UUID4.fullmatch(raw)):
+        return raw
+    # The value itself is not echoed: it is attacker-controlled and would end up in logs.
+    raise ValueError(
+        "session key must be a canonical lowercase uuid4 string or a 64-character lowercase hex "
+        "owner id"
+    )
 
 
 def _require_uuid4(raw: object, what: str) -> str:
@@ -483,7 +500,7 @@ class SessionStore:
         Creates the conversation if it does not exist. Raises CorruptConversationError (after
         moving the file aside) if the existing file is corrupt.
         """
-        _require_uuid4(session_key, "session key")
+        _require_store_key(session_key)
         conversation_id = _require_uuid4(conversation_id, "conversation id")
         batch = list(messages)
         if not all(isinstance(message, Message) for message in batch):
@@ -574,7 +591,7 @@ class SessionStore:
 
     def _session_dir(self, session_key: object, *, create: bool) -> Path:
         """``<root>/<key>``, proven to be exactly that folder and not a link elsewhere."""
-        folder = self.root / _require_uuid4(session_key, "session key")
+        folder = self.root / _require_store_key(session_key)
         if create:
             self._make_private_dir(folder)
         self._prove_inside(folder)
