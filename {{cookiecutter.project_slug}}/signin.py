@@ -115,4 +115,3 @@ def _navigate(url: str) -> None:
     message = ForwardMsg()
     message.auth_redirect.url = url
     context.enqueue(message)
-

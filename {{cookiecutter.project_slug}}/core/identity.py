@@ -87,7 +87,11 @@ def person_from_claims(
             return Refusal(
                 "This app is open only to e-mail addresses at "
                 f"{allowed}, and you signed in "
-                + (f"as {_printable(email)[:MAX_DISPLAY_NAME]}." if email else "without an e-mail address.")
+                + (
+                    f"as {_printable(email)[:MAX_DISPLAY_NAME]}."
+                    if email
+                    else "without an e-mail address."
+                )
                 + " Sign out and sign in with your work account."
             )
     name = claims.get("name")

@@ -101,3 +101,113 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "LLM_PROVIDER=" in message
     assert "AWS_REGION=" in message
     assert "HISTORY_MAX_MESSAGES=" in message
+
+
+# --- sign-in settings ----------------------------------------------------------------------------
+
+COOKIE_SECRET = "c" * config.MIN_COOKIE_SECRET_LENGTH
+OIDC = {
+    "AUTH_MODE": "oidc",
+    "OIDC_SERVER_METADATA_URL": "https://login.example.com/.well-known/openid-configuration",
+    "OIDC_CLIENT_ID": "chat-client",
+    "OIDC_CLIENT_SECRET": 'a "secret" with \\ and \n',
+    "OIDC_REDIRECT_URI": "https://chat.example.com/oauth2callback",
+    "STREAMLIT_SERVER_COOKIE_SECRET": COOKIE_SECRET,
+}
+
+
+@pytest.mark.parametrize(
+    "env", [{}, {"AUTH_MODE": ""}, {"AUTH_MODE": "none"}, {"AUTH_MODE": "None"}]
+)
+def test_unset_auth_mode_is_anonymous(env: dict[str, str]) -> None:
+    auth = config.load_auth_settings({**env, "OIDC_CLIENT_ID": "ignored when anonymous"})
+    assert auth == config.AuthSettings(mode="none")
+    assert not auth.required
+
+
+def test_oidc_settings_are_read_and_normalised() -> None:
+    auth = config.load_auth_settings(
+        {
+            **OIDC,
+            "AUTH_MODE": "OIDC",
+            "OIDC_LOGOUT_URL": "https://login.example.com/logout?client_id=chat-client",
+            "ALLOWED_EMAIL_DOMAINS": " Example.com, @example.org ,,example.com",
+        }
+    )
+    assert auth.required
+    assert auth.client_secret == OIDC["OIDC_CLIENT_SECRET"].strip()
+    assert auth.cookie_secret == COOKIE_SECRET
+    assert auth.logout_url == "https://login.example.com/logout?client_id=chat-client"
+    assert auth.allowed_email_domains == ("example.com", "example.org")
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    auth = config.load_auth_settings({**OIDC, "OIDC_CLIENT_SECRET": "client-secret-value"})
+    assert "client-secret-value" not in repr(auth)
+    assert COOKIE_SECRET not in repr(auth)
+    assert "chat-client" in repr(auth)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("AUTH_MODE", "saml", "AUTH_MODE='saml'"),
+        ("OIDC_SERVER_METADATA_URL", "", "OIDC_SERVER_METADATA_URL='': not set"),
+        ("OIDC_SERVER_METADATA_URL", "http://login.example.com/x", "plain http is allowed only"),
+        ("OIDC_SERVER_METADATA_URL", "login.example.com", "not an absolute http(s) URL"),
+        ("OIDC_SERVER_METADATA_URL", "https://user:pw@login.example.com/", "without user name"),
+        ("OIDC_SERVER_METADATA_URL", "https://login.example.com:99999/", "not a valid URL"),
+        ("OIDC_REDIRECT_URI", "https://chat.example.com/", "exactly /oauth2callback"),
+        ("OIDC_REDIRECT_URI", "https://chat.example.com/oauth2callback?x=1", "with no query"),
+        ("OIDC_REDIRECT_URI", "http://chat.example.com/oauth2callback", "plain http"),
+        ("OIDC_LOGOUT_URL", "ftp://login.example.com/logout", "OIDC_LOGOUT_URL='ftp:"),
+        ("OIDC_CLIENT_ID", "", "OIDC_CLIENT_ID is not set"),
+        ("OIDC_CLIENT_SECRET", " ", "OIDC_CLIENT_SECRET is not set"),
+        ("STREAMLIT_SERVER_COOKIE_SECRET", "", "STREAMLIT_SERVER_COOKIE_SECRET is not set"),
+        ("STREAMLIT_SERVER_COOKIE_SECRET", "short", "STREAMLIT_SERVER_COOKIE_SECRET is too short"),
+        ("ALLOWED_EMAIL_DOMAINS", "example.com,exa mple.org", "invalid: ['exa mple.org']"),
+        ("ALLOWED_EMAIL_DOMAINS", "*.example.com", "invalid: ['*.example.com']"),
+    ],
+)
+def test_a_bad_sign_in_setting_names_the_variable(name: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load_auth_settings({**OIDC, name: value})
+    assert expected in str(caught.value)
+
+
+def test_every_sign_in_problem_is_listed_at_once_without_a_secret() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load_auth_settings(
+            {"AUTH_MODE": "oidc", "STREAMLIT_SERVER_COOKIE_SECRET": "tiny-secret-value"}
+        )
+    message = str(caught.value)
+    for name in (
+        "OIDC_SERVER_METADATA_URL",
+        "OIDC_REDIRECT_URI",
+        "OIDC_CLIENT_ID",
+        "OIDC_CLIENT_SECRET",
+        "STREAMLIT_SERVER_COOKIE_SECRET",
+    ):
+        assert name in message
+    assert "tiny-secret-value" not in message
+    assert "17" not in message  # not even the secret's length
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9400/.well-known/openid-configuration",
+        "http://localhost:9400/.well-known/openid-configuration",
+        "http://[::1]:9400/.well-known/openid-configuration",
+        "http://127.8.9.10/.well-known/openid-configuration",
+    ],
+)
+def test_plain_http_is_accepted_for_loopback_providers_only(url: str) -> None:
+    auth = config.load_auth_settings(
+        {
+            **OIDC,
+            "OIDC_SERVER_METADATA_URL": url,
+            "OIDC_REDIRECT_URI": "http://127.0.0.1:8501/oauth2callback",
+        }
+    )
+    assert auth.server_metadata_url == url
