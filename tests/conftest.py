@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +43,29 @@ def bake(tmp_path_factory: pytest.TempPathFactory) -> Baker:
 def default_project(bake: Baker) -> Path:
     """The project baked with every default answer."""
     return bake()
+
+
+@pytest.fixture(scope="session")
+def synced_default_project(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the default bake with its locked dependencies installed (.venv).
+
+    A copy, because installing creates .venv and other template tests scan the baked tree. One per
+    test session: the browser tests share it and never modify it.
+    """
+    path = tmp_path_factory.mktemp("e2e") / default_project.name
+    shutil.copytree(default_project, path)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
+    env["UV_LINK_MODE"] = "copy"
+    sync = subprocess.run(
+        ["uv", "sync", "--locked"],
+        cwd=path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert sync.returncode == 0, f"uv sync --locked failed:\n{sync.stdout}\n{sync.stderr}"
+    return path

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,28 +41,9 @@ SECOND = "A second question, after every server was replaced."
 
 
 @pytest.fixture(scope="module")
-def project(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the default bake with its locked dependencies installed.
-
-    A copy, because installing creates .venv and other template tests scan the baked tree.
-    """
-    path = tmp_path_factory.mktemp("e2e") / default_project.name
-    shutil.copytree(default_project, path)
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
-    }
-    env["UV_LINK_MODE"] = "copy"
-    sync = subprocess.run(
-        ["uv", "sync", "--locked"],
-        cwd=path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    assert sync.returncode == 0, f"uv sync --locked failed:\n{sync.stdout}\n{sync.stderr}"
-    return path
+def project(synced_default_project: Path) -> Path:
+    """The default bake with its locked dependencies installed (tests/conftest.py)."""
+    return synced_default_project
 
 
 @pytest.fixture

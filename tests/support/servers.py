@@ -27,7 +27,22 @@ STOP_TIMEOUT_S = 15.0
 # Host settings that must not leak into the app under test: a developer's AWS profile or region
 # would turn the offline echo run into a real Bedrock call, and their Streamlit settings would
 # change what is being tested.
-_SCRUBBED_ENV_PREFIXES = ("AWS_", "STREAMLIT_", "LLM_", "BEDROCK_", "SESSIONS_", "SYSTEM_PROMPT")
+_SCRUBBED_ENV_PREFIXES = (
+    "AWS_",
+    "STREAMLIT_",
+    "LLM_",
+    "BEDROCK_",
+    "SESSIONS_",
+    "SYSTEM_PROMPT",
+    "AUTH_MODE",
+    "OIDC_",
+    "ALLOWED_EMAIL_DOMAINS",
+    "RUNTIME_DIR",
+)
+# How a server starts: Streamlit itself, or the container's entrypoint (serve.py), which writes
+# the sign-in secrets file first and then becomes Streamlit with the same arguments.
+STREAMLIT_RUN = ("-m", "streamlit", "run", "app.py")
+SERVE_PY = ("serve.py",)
 
 
 def free_port() -> int:
@@ -70,7 +85,7 @@ def wait_until_healthy(
         time.sleep(0.2)
 
 
-def _stop_process(process: subprocess.Popen[bytes], first_signal: signal.Signals) -> None:
+def stop_process(process: subprocess.Popen[bytes], first_signal: signal.Signals) -> None:
     """Send ``first_signal``; if the process has not exited after a while, SIGKILL it."""
     if process.poll() is not None:
         return
@@ -104,6 +119,7 @@ class StreamlitServer:
         env: Mapping[str, str],
         log_dir: Path,
         name: str,
+        entrypoint: Sequence[str] = STREAMLIT_RUN,
     ) -> StreamlitServer:
         """Start the server with ``env`` on top of a scrubbed copy of this process's environment.
 
@@ -124,10 +140,7 @@ class StreamlitServer:
         log_path = log_dir / f"{name}.log"
         command = [
             str(python),
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
+            *entrypoint,
             "--server.address=127.0.0.1",
             f"--server.port={port}",
             "--server.headless=true",
@@ -179,7 +192,7 @@ class StreamlitServer:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), escalating to SIGKILL if it does not exit."""
-        _stop_process(self.process, signal.SIGTERM)
+        stop_process(self.process, signal.SIGTERM)
 
 
 _NGINX_CONF = """\
@@ -279,11 +292,15 @@ class NginxProxy:
     process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, upstream_ports: Sequence[int], *, workdir: Path) -> NginxProxy:
+    def start(
+        cls, upstream_ports: Sequence[int], *, workdir: Path, port: int | None = None
+    ) -> NginxProxy:
+        """``port``: one picked earlier with ``free_port``, when the servers behind the proxy
+        must know its address before it starts (a sign-in redirect URI); else a fresh one."""
         if shutil.which("nginx") is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx)")
         (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-        proxy = cls(workdir=workdir, port=free_port())
+        proxy = cls(workdir=workdir, port=port or free_port())
         proxy._launch(upstream_ports)
         return proxy
 
@@ -307,7 +324,7 @@ class NginxProxy:
     def stop(self) -> None:
         """SIGQUIT is nginx's graceful shutdown; open websockets are closed by it."""
         if self.process is not None:
-            _stop_process(self.process, signal.SIGQUIT)
+            stop_process(self.process, signal.SIGQUIT)
             self.process = None
 
     def _launch(self, upstream_ports: Sequence[int]) -> None:
@@ -369,17 +386,29 @@ class Processes:
         self._started: list[StreamlitServer | NginxProxy] = []
         self._names = 0
 
-    def streamlit(self, project_dir: Path, env: Mapping[str, str]) -> StreamlitServer:
+    def streamlit(
+        self,
+        project_dir: Path,
+        env: Mapping[str, str],
+        *,
+        entrypoint: Sequence[str] = STREAMLIT_RUN,
+    ) -> StreamlitServer:
         self._names += 1
         server = StreamlitServer.start(
-            project_dir, env=env, log_dir=self.log_dir, name=f"streamlit-{self._names}"
+            project_dir,
+            env=env,
+            log_dir=self.log_dir,
+            name=f"streamlit-{self._names}",
+            entrypoint=entrypoint,
         )
         self._started.append(server)
         return server
 
-    def nginx(self, upstream_ports: Sequence[int]) -> NginxProxy:
+    def nginx(self, upstream_ports: Sequence[int], *, port: int | None = None) -> NginxProxy:
         self._names += 1
-        proxy = NginxProxy.start(upstream_ports, workdir=self.log_dir / f"nginx-{self._names}")
+        proxy = NginxProxy.start(
+            upstream_ports, workdir=self.log_dir / f"nginx-{self._names}", port=port
+        )
         self._started.append(proxy)
         return proxy
 
