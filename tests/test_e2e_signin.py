@@ -94,9 +94,11 @@ def sign_in(page: Page, url: str, subject: str) -> None:
 
 
 def conversation_titles(page: Page) -> list[str]:
-    """Labels of the sidebar's conversation buttons (everything but the fixed controls)."""
-    labels = [b.inner_text().strip() for b in page.locator(SIDEBAR).get_by_role("button").all()]
-    return [label for label in labels if label and label not in ("New conversation", SIGN_OUT)]
+    """Labels of the sidebar's conversation buttons: Streamlit marks a widget with key K by the
+    class ``st-key-K`` (the app keys them ``open-<conversation id>``)."""
+    wait_until_idle(page)
+    buttons = page.locator(f'{SIDEBAR} [class*="st-key-open-"] button').all()
+    return [button.inner_text().strip() for button in buttons]
 
 
 def cookie(context: BrowserContext, name: str) -> str:
