@@ -99,6 +99,32 @@ def test_only_strings_make_an_owner_id(bad: object) -> None:
         owner_id_for(ISSUER, bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a" * 63,
+        "a" * 65,
+        "A" * 64,
+        "g" * 64,
+        "a" * 63 + "\n",
+        "../" + "a" * 61,
+        "0F8FAD5B-D9CB-469F-A165-70867728950E",
+        "6ba7b810-9dad-11d1-80b4-00c04fd430c8",  # a uuid1
+    ],
+)
+def test_the_store_takes_owner_ids_and_uuid4s_and_nothing_like_them(
+    tmp_path: Path, key: str
+) -> None:
+    store = SessionStore(tmp_path / "sessions")
+    with pytest.raises(ValueError, match="owner id"):
+        store.list_conversations(key)
+    with pytest.raises(ValueError, match="owner id"):
+        store.create_conversation(key)
+    assert list((tmp_path / "sessions").iterdir()) == []
+    assert store.list_conversations(owner_id_for(ISSUER, "alice")) == []
+    assert store.list_conversations("0f8fad5b-d9cb-469f-a165-70867728950e") == []
+
+
 def test_a_browser_can_never_present_an_owner_id_as_its_key() -> None:
     assert parse_session_key(owner_id_for(ISSUER, "alice")) is None
 
