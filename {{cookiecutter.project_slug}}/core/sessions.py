@@ -7,9 +7,9 @@ from the browser, so it is treated as hostile: anything but a canonical lowercas
 ids. A signed-in person's folder is keyed by their owner id instead (64 lowercase hex characters
 from core/identity.py): store methods accept it, ``parse_session_key`` never does, so nothing a
 browser sends can name a person's folder. Paths are built only from validated uuids and owner
-ids, the session folder is resolved and must be exactly
-``<root>/<key>`` (a symlink anywhere below the root is refused), and files are opened with
-``O_NOFOLLOW`` and must be regular files. JSON only: nothing read from disk is ever executed.
+ids, the session folder is resolved and must be exactly ``<root>/<key>`` (a symlink anywhere below
+the root is refused), and files are opened with ``O_NOFOLLOW`` and must be regular files. JSON
+only: nothing read from disk is ever executed.
 
 Layout (directories 0o700, files 0o600; the root may already exist and belong to another user, as
 an EFS access point root does, and is left as it is)::
