@@ -382,10 +382,6 @@ def test_image_uri_has_no_default(baked: Baked) -> None:
         ({"SignIn": "disabled", "AllowedEmailDomains": "example.com"}, "needs sign-in"),
         ({"CustomDomainName": "chat.example.com"}, "go together"),
         ({"CustomDomainCertificateArn": CERTIFICATE}, "go together"),
-        (
-            {**APP_OPTIONS["existing-vpc"], "ExistingPrivateSubnet1": "subnet-0123abcd"},
-            "or neither",
-        ),
         ({"ExistingVpcId": "vpc-0123abcd"}, "ExistingPublicSubnet1"),
         ({**APP_OPTIONS["existing-vpc"], "TaskSubnets": "private"}, "ExistingPrivateSubnet1"),
         ({"ExistingPublicSubnet1": "subnet-0123abcd"}, "only together with ExistingVpcId"),
