@@ -33,7 +33,7 @@ INLINE_TEMPLATE_LIMIT = 51_200  # bytes: "aws cloudformation deploy" without --s
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-OIDC_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:company-chat-app/oidc-AbC123"
+OIDC_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:company-chat-app/oidc-AbC123"  # noqa: S105 (an ARN)
 OIDC = {
     "SignIn": "oidc",
     "OidcMetadataUrl": "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration",
@@ -49,7 +49,10 @@ APP_OPTIONS: dict[str, dict[str, str]] = {
     "defaults": {},
     "oidc": OIDC,
     "sign-in-disabled": {"SignIn": "disabled"},
-    "custom-domain": {"CustomDomainName": "chat.example.com", "CustomDomainCertificateArn": CERTIFICATE},
+    "custom-domain": {
+        "CustomDomainName": "chat.example.com",
+        "CustomDomainCertificateArn": CERTIFICATE,
+    },
     "private": {"TaskSubnets": "private"},
     "existing-vpc": {
         "ExistingVpcId": "vpc-0123456789abcdef0",
@@ -279,7 +282,7 @@ GOOD_AND_BAD: dict[str, tuple[list[str], list[str]]] = {
     ),
     "OidcClientId": (
         ["", "0oa1b2c3d4e5f6g7h8i9", "123-abc.apps.googleusercontent.com", OIDC["OidcClientId"]],
-        ["a b", "x" * 256, "id\"quoted"],
+        ["a b", "x" * 256, 'id"quoted'],
     ),
     "OidcClientSecretArn": (
         ["", OIDC_SECRET, OIDC_SECRET.replace("oidc-", "sign-in/entra-")],
@@ -395,7 +398,10 @@ def test_rules_reject_inconsistent_options(
     assert broken in failed[0]
 
 
-@pytest.mark.parametrize(("region", "prefix_list"), [("us-east-1", "pl-3b927c52"), ("eu-west-1", "pl-4fa04526"), ("ap-southeast-2", "pl-b8a742d1")])
+@pytest.mark.parametrize(
+    ("region", "prefix_list"),
+    [("us-east-1", "pl-3b927c52"), ("eu-west-1", "pl-4fa04526"), ("ap-southeast-2", "pl-b8a742d1")],
+)
 def test_load_balancer_admits_the_regions_cloudfront_prefix_list(
     default_baked: Baked, region: str, prefix_list: str
 ) -> None:
@@ -462,7 +468,9 @@ def test_load_balancer_suits_streamlit(baked: Baked) -> None:
     assert 10 <= int(attributes["deregistration_delay.timeout_seconds"]) <= 60
 
 
-def ingress_rules(template: dict[str, Any], evaluator: Evaluator) -> list[tuple[Any, dict[str, Any]]]:
+def ingress_rules(
+    template: dict[str, Any], evaluator: Evaluator
+) -> list[tuple[Any, dict[str, Any]]]:
     """(group, rule) for every inbound rule, inline or separate, that these parameters create."""
     rules = []
     for name, spec in template["Resources"].items():
@@ -556,7 +564,9 @@ def test_new_vpc_gives_the_load_balancer_subnets_without_internet_routes(baked: 
         )
         assert association["RouteTableId"] == {"Ref": "LoadBalancerRouteTable"}
     routes = resources_of(baked.app, "AWS::EC2::Route").values()
-    assert {"Ref": "LoadBalancerRouteTable"} not in [r["Properties"]["RouteTableId"] for r in routes]
+    assert {"Ref": "LoadBalancerRouteTable"} not in [
+        r["Properties"]["RouteTableId"] for r in routes
+    ]
     cidrs = [
         evaluator.value(spec["Properties"]["CidrBlock"])
         for spec in resources_of(baked.app, "AWS::EC2::Subnet").values()
@@ -570,7 +580,11 @@ def app_url(baked: Baked, overrides: dict[str, str]) -> str:
 
 def test_every_option_serves_https(baked: Baked) -> None:
     for option, overrides in APP_OPTIONS.items():
-        expected = "https://chat.example.com" if option == "custom-domain" else "https://<Distribution.DomainName>"
+        expected = (
+            "https://chat.example.com"
+            if option == "custom-domain"
+            else "https://<Distribution.DomainName>"
+        )
         assert app_url(baked, overrides) == expected, option
     config = Evaluator(baked.app, APP_OPTIONS["custom-domain"]).value(
         baked.app["Resources"]["Distribution"]["Properties"]
@@ -583,7 +597,9 @@ def test_every_option_serves_https(baked: Baked) -> None:
     }
     default = Evaluator(baked.app).value(baked.app["Resources"]["Distribution"]["Properties"])
     assert "Aliases" not in default["DistributionConfig"]
-    assert default["DistributionConfig"]["ViewerCertificate"] == {"CloudFrontDefaultCertificate": True}
+    assert default["DistributionConfig"]["ViewerCertificate"] == {
+        "CloudFrontDefaultCertificate": True
+    }
 
 
 def test_service_lets_autoscaling_own_the_count(baked: Baked) -> None:
@@ -638,7 +654,9 @@ def test_task_runs_arm64_with_sessions_on_efs(baked: Baked) -> None:
     assert efs["FilesystemId"] == {"Ref": "FileSystem"}
     # RUNTIME_DIR: task storage (no host path, no EFS), where serve.py writes secrets.toml.
     assert volumes["runtime"] == {"Name": "runtime"}
-    mounts = {m["SourceVolume"]: (m["ContainerPath"], m["ReadOnly"]) for m in definition["MountPoints"]}
+    mounts = {
+        m["SourceVolume"]: (m["ContainerPath"], m["ReadOnly"]) for m in definition["MountPoints"]
+    }
     assert mounts == {"sessions": ("/data/sessions", False), "runtime": ("/run/app", False)}
 
     environment = Evaluator(baked.app).value(definition["Environment"])

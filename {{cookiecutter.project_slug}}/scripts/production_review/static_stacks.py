@@ -51,7 +51,9 @@ def sign_in_required(repo: Repo) -> list[str]:
     problems = []
     default = (app.body.get("Parameters") or {})["SignIn"].get("Default")
     if default not in SIGN_IN_MODES:
-        problems.append(f"SignIn defaults to {default!r}: a stack made without {APP_PARAMETERS} is open")
+        problems.append(
+            f"SignIn defaults to {default!r}: a stack made without {APP_PARAMETERS} is open"
+        )
     containers = list(app.containers())
     if not containers:
         problems.append("no container definition in the app stack")
@@ -235,7 +237,7 @@ def secrets_not_plain(repo: Repo) -> list[str]:
         for entry in container.get("Environment") or []:
             if SECRET_NAME.search(str(entry.get("Name", ""))):
                 problems.append(f"container {name}: {entry.get('Name')} is a plain value")
-        for entry in (repo.app.resolve(container.get("Secrets")) or []):
+        for entry in repo.app.resolve(container.get("Secrets")) or []:
             source = entry.get("ValueFrom")
             if not (repo.app.refs(source) & secret_resources or ":secretsmanager:" in str(source)):
                 problems.append(
@@ -255,7 +257,9 @@ def secrets_generated(repo: Repo) -> list[str]:
         # A value another resource generates (Cognito's client secret) is as good as generated.
         copied = isinstance(value, dict) and set(value) == {"Fn::GetAtt"}
         if "GenerateSecretString" not in props and not copied:
-            problems.append(f"{name}: needs GenerateSecretString or a generated value, not a literal")
+            problems.append(
+                f"{name}: needs GenerateSecretString or a generated value, not a literal"
+            )
     for template_name, template in (("app", repo.app), ("bootstrap", repo.bootstrap)):
         for name, parameter in (template.body.get("Parameters") or {}).items():
             if SECRET_NAME.search(name) and parameter.get("Default") not in (None, ""):
@@ -576,7 +580,10 @@ def viewers_use_https(repo: Repo) -> list[str]:
     problems = []
     for name, distribution in _distributions(repo).items():
         config = repo.app.resolve(repo.app.props(distribution).get("DistributionConfig")) or {}
-        behaviors = [config.get("DefaultCacheBehavior") or {}, *(config.get("CacheBehaviors") or [])]
+        behaviors = [
+            config.get("DefaultCacheBehavior") or {},
+            *(config.get("CacheBehaviors") or []),
+        ]
         for behavior in behaviors:
             policy = behavior.get("ViewerProtocolPolicy")
             if policy not in HTTPS_ONLY:
@@ -585,7 +592,9 @@ def viewers_use_https(repo: Repo) -> list[str]:
         if certificate.get("AcmCertificateArn"):
             version = str(certificate.get("MinimumProtocolVersion"))
             if not MODERN_TLS.fullmatch(version):
-                problems.append(f"{name}: MinimumProtocolVersion {version} is older than TLSv1.2_2021")
+                problems.append(
+                    f"{name}: MinimumProtocolVersion {version} is older than TLSv1.2_2021"
+                )
     return problems
 
 
@@ -598,7 +607,9 @@ def only_cloudfront_reaches_alb(repo: Repo) -> list[str]:
             problems.append(f"{name}: no ingress rule admits CloudFront")
         for group, rule in rules:
             if "SourcePrefixListId" not in rule or {"CidrIp", "CidrIpv6"} & set(rule):
-                problems.append(f"{group}: ingress from something other than CloudFront's prefix list")
+                problems.append(
+                    f"{group}: ingress from something other than CloudFront's prefix list"
+                )
     return problems
 
 
