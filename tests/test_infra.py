@@ -208,6 +208,13 @@ def test_app_template_fits_an_inline_deploy(baked: Baked) -> None:
         assert (baked.infra / name).stat().st_size < INLINE_TEMPLATE_LIMIT, name
 
 
+def test_templates_fit_an_inline_deploy_with_the_longest_names(bake: Baker) -> None:
+    """The slug appears in many names: the longest one the hook accepts (24) must fit too."""
+    infra = bake(project_slug="a" * 24, aws_region="ap-southeast-2") / "infra"
+    for name in ("app.yaml", "bootstrap.yaml"):
+        assert (infra / name).stat().st_size < INLINE_TEMPLATE_LIMIT, name
+
+
 # --------------------------------------------------------------------------------------------------
 # Parameters: every user-supplied one is described and constrained, with good and bad examples
 
