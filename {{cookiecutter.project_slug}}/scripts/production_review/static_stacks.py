@@ -234,7 +234,7 @@ def secrets_not_plain(repo: Repo) -> list[str]:
         return ["no container definition in the app stack"]
     for container in containers:
         name = container.get("Name", "?")
-        for entry in container.get("Environment") or []:
+        for entry in repo.app.resolve(container.get("Environment")) or []:
             if SECRET_NAME.search(str(entry.get("Name", ""))):
                 problems.append(f"container {name}: {entry.get('Name')} is a plain value")
         for entry in repo.app.resolve(container.get("Secrets")) or []:
