@@ -256,10 +256,10 @@ def secrets_generated(repo: Repo) -> list[str]:
         value = props.get("SecretString")
         # A value another resource generates (Cognito's client secret) is as good as generated.
         copied = isinstance(value, dict) and set(value) == {"Fn::GetAtt"}
-        if "GenerateSecretString" not in props and not copied:
-            problems.append(
-                f"{name}: needs GenerateSecretString or a generated value, not a literal"
-            )
+        if "SecretString" in props and not copied:
+            problems.append(f"{name}: a literal SecretString (generate it instead)")
+        elif "SecretString" not in props and "GenerateSecretString" not in props:
+            problems.append(f"{name}: needs GenerateSecretString")
     for template_name, template in (("app", repo.app), ("bootstrap", repo.bootstrap)):
         for name, parameter in (template.body.get("Parameters") or {}).items():
             if SECRET_NAME.search(name) and parameter.get("Default") not in (None, ""):
