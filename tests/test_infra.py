@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import cfnlint
 import pytest
 
 from tests.bakery import VARIATIONS
@@ -32,19 +34,38 @@ INLINE_TEMPLATE_LIMIT = 51_200  # bytes: "aws cloudformation deploy" without --s
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+OIDC_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:company-chat-app/oidc-AbC123"  # noqa: S105 (an ARN)
+OIDC = {
+    "SignIn": "oidc",
+    "OidcMetadataUrl": "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration",
+    "OidcClientId": "00000000-0000-0000-0000-000000000001",
+    "OidcClientSecretArn": OIDC_SECRET,
+    "OidcLogoutUrl": "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/logout",
+    "AllowedEmailDomains": "contoso.com,example.org",
+}
 
 # Parameter sets that switch on every option of the app stack. Checkov ignores resources whose
 # condition is false under the defaults, so each option set is scanned as its own template.
 APP_OPTIONS: dict[str, dict[str, str]] = {
     "defaults": {},
-    "cloudfront": {"EnableCloudFront": "true"},
-    "cloudfront-prefix-list": {"EnableCloudFront": "true", "CloudFrontPrefixListId": "pl-3b927c52"},
-    "https": {"CertificateArn": CERTIFICATE, "AppDomainName": "chat.example.com"},
+    "oidc": OIDC,
+    "sign-in-disabled": {"SignIn": "disabled"},
+    "custom-domain": {
+        "CustomDomainName": "chat.example.com",
+        "CustomDomainCertificateArn": CERTIFICATE,
+    },
     "private": {"TaskSubnets": "private"},
     "existing-vpc": {
         "ExistingVpcId": "vpc-0123456789abcdef0",
         "ExistingPublicSubnet1": "subnet-0123456789abcdef0",
         "ExistingPublicSubnet2": "subnet-0123456789abcdef1",
+    },
+    "existing-vpc-private-load-balancer": {
+        "ExistingVpcId": "vpc-0123456789abcdef0",
+        "ExistingPublicSubnet1": "subnet-0123456789abcdef0",
+        "ExistingPublicSubnet2": "subnet-0123456789abcdef1",
+        "ExistingPrivateSubnet1": "subnet-0123456789abcdef2",
+        "ExistingPrivateSubnet2": "subnet-0123456789abcdef3",
     },
     "existing-vpc-private": {
         "ExistingVpcId": "vpc-0123456789abcdef0",
@@ -59,8 +80,6 @@ BOOTSTRAP_OPTIONS: dict[str, dict[str, str]] = {
     "defaults": {},
     "existing-oidc-provider": {"CreateGitHubOidcProvider": "false"},
 }
-# A dynamic reference, evaluated: the value CloudFormation resolves at deploy time.
-ORIGIN_SECRET = "{{resolve:secretsmanager:<OriginVerifySecret>}}"  # noqa: S105
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/company-chat@sha256:" + "ab" * 32
 
 
@@ -190,6 +209,13 @@ def test_app_template_fits_an_inline_deploy(baked: Baked) -> None:
         assert (baked.infra / name).stat().st_size < INLINE_TEMPLATE_LIMIT, name
 
 
+def test_templates_fit_an_inline_deploy_with_the_longest_names(bake: Baker) -> None:
+    """The slug appears in many names: the longest one the hook accepts (24) must fit too."""
+    infra = bake(project_slug="a" * 24, aws_region="ap-southeast-2") / "infra"
+    for name in ("app.yaml", "bootstrap.yaml"):
+        assert (infra / name).stat().st_size < INLINE_TEMPLATE_LIMIT, name
+
+
 # --------------------------------------------------------------------------------------------------
 # Parameters: every user-supplied one is described and constrained, with good and bad examples
 
@@ -233,20 +259,58 @@ GOOD_AND_BAD: dict[str, tuple[list[str], list[str]]] = {
         ["", "ops@example.com", "first.last+chat@sub.example.co.uk"],
         ["ops", "ops@example", "a b@example.com", "ops@example.com,dev@example.com"],
     ),
-    "EnableCloudFront": (["true", "false"], ["yes", "True", ""]),
     "CloudFrontPriceClass": (["PriceClass_100", "PriceClass_All"], ["PriceClass_50", ""]),
-    "CloudFrontPrefixListId": (["", "pl-3b927c52"], ["pl-", "3b927c52", "pl-XYZ12345"]),
-    "CertificateArn": (
-        ["", CERTIFICATE, CERTIFICATE.replace("us-east-1", "eu-west-1")],
-        ["arn:aws:iam::123456789012:server-certificate/x", "certificate", CERTIFICATE + "x"],
-    ),
-    "AppDomainName": (
+    "CustomDomainName": (
         ["", "chat.example.com", "bot.internal.example.co.uk"],
         ["https://chat.example.com", "Chat.Example.com", "chat", "-chat.example.com"],
     ),
+    "CustomDomainCertificateArn": (
+        ["", CERTIFICATE],
+        [
+            CERTIFICATE.replace("us-east-1", "eu-west-1"),  # CloudFront reads only us-east-1
+            "arn:aws:iam::123456789012:server-certificate/x",
+            "certificate",
+            CERTIFICATE + "x",
+        ],
+    ),
+    "SignIn": (["cognito", "oidc", "disabled"], ["", "none", "Cognito", "saml"]),
+    "OidcMetadataUrl": (
+        [
+            "",
+            OIDC["OidcMetadataUrl"],
+            "https://accounts.google.com/.well-known/openid-configuration",
+            "https://example.okta.com/oauth2/default/.well-known/openid-configuration",
+        ],
+        [
+            "http://accounts.google.com/.well-known/openid-configuration",
+            "https://accounts.google.com/",
+            "https://accounts.google.com/.well-known/openid-configuration?x=1",
+            "https://evil.example/ /.well-known/openid-configuration",
+        ],
+    ),
+    "OidcClientId": (
+        ["", "0oa1b2c3d4e5f6g7h8i9", "123-abc.apps.googleusercontent.com", OIDC["OidcClientId"]],
+        ["a b", "x" * 256, 'id"quoted'],
+    ),
+    "OidcClientSecretArn": (
+        ["", OIDC_SECRET, OIDC_SECRET.replace("oidc-", "sign-in/entra-")],
+        [
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:other-app/oidc-AbC123",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:company-chat-app/oidc",
+            "company-chat-app/oidc-AbC123",
+        ],
+    ),
+    "OidcLogoutUrl": (
+        ["", OIDC["OidcLogoutUrl"], "https://example.okta.com/oauth2/default/v1/logout"],
+        ["http://example.com/logout", "https://example.com/log out", "javascript:alert(1)"],
+    ),
+    "AllowedEmailDomains": (
+        ["", "example.com", "contoso.com,example.org", "mail.example.co.uk"],
+        ["@example.com", "example.com, example.org", "Example.com", "example", "example.com,"],
+    ),
     "VpcCidr": (
-        ["10.20.0.0/16", "172.31.0.0/20", "192.168.0.0/22"],
-        ["10.20.0.0/24", "10.20.0.0/8", "8.8.8.0/16", "10.20.0.1/16"],
+        ["10.20.0.0/16", "172.31.0.0/20", "192.168.0.0/21"],
+        ["10.20.0.0/24", "192.168.0.0/22", "10.20.0.0/8", "8.8.8.0/16", "10.20.0.1/16"],
     ),
     "TaskSubnets": (["public", "private"], ["isolated", ""]),
     "ExistingVpcId": (["", "vpc-0123abcd", "vpc-0123456789abcdef0"], ["vpc-", "vpc-XYZ", "sg-1"]),
@@ -322,11 +386,13 @@ def test_image_uri_has_no_default(baked: Baked) -> None:
         ({"ContainerCpu": "512", "ContainerMemory": "512"}, "512 CPU units"),
         ({"ContainerCpu": "1024", "ContainerMemory": "16384"}, "1024 CPU units"),
         ({"ContainerCpu": "2048", "ContainerMemory": "2048"}, "2048 CPU units"),
-        (
-            {**APP_OPTIONS["https"], "EnableCloudFront": "true"},
-            "CertificateArn is for the load balancer without CloudFront",
-        ),
-        ({"CertificateArn": CERTIFICATE}, "AppDomainName"),
+        ({"SignIn": "oidc"}, "SignIn=oidc needs OidcMetadataUrl"),
+        ({**OIDC, "OidcClientSecretArn": ""}, "SignIn=oidc needs OidcMetadataUrl"),
+        ({"OidcClientId": "abc"}, "used only with SignIn=oidc"),
+        ({**OIDC, "SignIn": "cognito"}, "used only with SignIn=oidc"),
+        ({"SignIn": "disabled", "AllowedEmailDomains": "example.com"}, "needs sign-in"),
+        ({"CustomDomainName": "chat.example.com"}, "go together"),
+        ({"CustomDomainCertificateArn": CERTIFICATE}, "go together"),
         ({"ExistingVpcId": "vpc-0123abcd"}, "ExistingPublicSubnet1"),
         ({**APP_OPTIONS["existing-vpc"], "TaskSubnets": "private"}, "ExistingPrivateSubnet1"),
         ({"ExistingPublicSubnet1": "subnet-0123abcd"}, "only together with ExistingVpcId"),
@@ -338,6 +404,26 @@ def test_rules_reject_inconsistent_options(
     failed = Evaluator(default_baked.app, overrides).failed_rules()
     assert len(failed) == 1
     assert broken in failed[0]
+
+
+@pytest.mark.parametrize(
+    ("region", "prefix_list"),
+    [("us-east-1", "pl-3b927c52"), ("eu-west-1", "pl-4fa04526"), ("ap-southeast-2", "pl-b8a742d1")],
+)
+def test_load_balancer_admits_the_regions_cloudfront_prefix_list(
+    default_baked: Baked, region: str, prefix_list: str
+) -> None:
+    evaluator = Evaluator(default_baked.app, Region=region)
+    assert evaluator.failed_rules() == []
+    ingress = evaluator.value(
+        default_baked.app["Resources"]["LoadBalancerHttpFromCloudFront"]["Properties"]
+    )
+    assert ingress["SourcePrefixListId"] == prefix_list
+
+
+def test_rules_reject_a_region_without_a_known_prefix_list(default_baked: Baked) -> None:
+    (failed,) = Evaluator(default_baked.app, Region="af-south-1").failed_rules()
+    assert "CloudFrontOriginFacing" in failed
 
 
 @pytest.mark.parametrize("option", sorted(APP_OPTIONS))
@@ -376,7 +462,10 @@ def test_load_balancer_suits_streamlit(baked: Baked) -> None:
     attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
     assert int(attributes["idle_timeout.timeout_seconds"]) >= 120  # long-lived websockets
-    assert alb["Scheme"] == "internet-facing"
+    assert alb["Scheme"] == "internal"
+    # AWS refuses load balancer names that begin with "internal-"; 32 characters at most.
+    assert not alb["Name"].startswith("internal-")
+    assert len(alb["Name"].replace("stack", f"{baked.slug}-app")) <= 32
 
     group = only(baked.app, "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert group["HealthCheckPath"] == "/_stcore/health"
@@ -387,82 +476,138 @@ def test_load_balancer_suits_streamlit(baked: Baked) -> None:
     assert 10 <= int(attributes["deregistration_delay.timeout_seconds"]) <= 60
 
 
-def listener_actions(baked: Baked, overrides: dict[str, str]) -> dict[int, dict[str, Any]]:
-    evaluator = Evaluator(baked.app, overrides)
-    return {
-        spec["Properties"]["Port"]: evaluator.value(spec["Properties"]["DefaultActions"])[0]
-        for name, spec in resources_of(baked.app, "AWS::ElasticLoadBalancingV2::Listener").items()
-        if evaluator.exists(name)
-    }
+def ingress_rules(
+    template: dict[str, Any], evaluator: Evaluator
+) -> list[tuple[Any, dict[str, Any]]]:
+    """(group, rule) for every inbound rule, inline or separate, that these parameters create."""
+    rules = []
+    for name, spec in template["Resources"].items():
+        if not evaluator.exists(name):
+            continue
+        if spec["Type"] == "AWS::EC2::SecurityGroup":
+            for rule in evaluator.value(spec["Properties"].get("SecurityGroupIngress", [])):
+                rules.append((f"<{name}.GroupId>", rule))
+        if spec["Type"] == "AWS::EC2::SecurityGroupIngress":
+            rule = evaluator.value(spec["Properties"])
+            rules.append((rule["GroupId"], rule))
+    return rules
 
 
-def test_listeners_per_option(baked: Baked) -> None:
-    """Plain HTTP only without certificate and CloudFront; HTTPS with a certificate (port 80
-    redirects); with CloudFront, port 80 refuses everything that lacks the origin secret."""
-    plain = listener_actions(baked, {})
-    assert plain == {80: {"Type": "forward", "TargetGroupArn": "<TargetGroup>"}}
-
-    https = listener_actions(baked, APP_OPTIONS["https"])
-    assert https[443] == {"Type": "forward", "TargetGroupArn": "<TargetGroup>"}
-    assert https[80]["Type"] == "redirect"
-    assert https[80]["RedirectConfig"]["Protocol"] == "HTTPS"
-    listener = baked.app["Resources"]["HttpsListener"]["Properties"]
-    assert listener["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
-
-    cloudfront = listener_actions(baked, APP_OPTIONS["cloudfront"])
-    assert cloudfront == {
-        80: {
-            "Type": "fixed-response",
-            "FixedResponseConfig": {
-                "StatusCode": "403",
-                "ContentType": "text/plain",
-                "MessageBody": "Forbidden",
-            },
+@pytest.mark.parametrize("option", sorted(APP_OPTIONS))
+def test_no_origin_is_reachable_from_the_internet(default_baked: Baked, option: str) -> None:
+    """Under every option: one internal load balancer, one HTTP listener that forwards to the
+    tasks, and the only way in is CloudFront's origin-facing prefix list; no rule anywhere admits
+    an address range, let alone 0.0.0.0/0."""
+    evaluator = Evaluator(default_baked.app, APP_OPTIONS[option])
+    for group, rule in ingress_rules(default_baked.app, evaluator):
+        assert "CidrIp" not in rule and "CidrIpv6" not in rule, (group, rule)
+    balancer = only(default_baked.app, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert evaluator.value(balancer["Scheme"]) == "internal"
+    balancer_ingress = [
+        rule
+        for group, rule in ingress_rules(default_baked.app, evaluator)
+        if group == "<LoadBalancerSecurityGroup.GroupId>"
+    ]
+    assert balancer_ingress == [
+        {
+            "GroupId": "<LoadBalancerSecurityGroup.GroupId>",
+            "IpProtocol": "tcp",
+            "FromPort": 80,
+            "ToPort": 80,
+            "SourcePrefixListId": "pl-3b927c52",
+            "Description": "HTTP from CloudFront (VPC origin) only",
         }
-    }
+    ]
+    listeners = resources_of(default_baked.app, "AWS::ElasticLoadBalancingV2::Listener")
+    assert [evaluator.value(spec["Properties"]) for spec in listeners.values()] == [
+        {
+            "LoadBalancerArn": "<LoadBalancer>",
+            "Port": 80,
+            "Protocol": "HTTP",
+            "DefaultActions": [{"Type": "forward", "TargetGroupArn": "<TargetGroup>"}],
+        }
+    ]
+    assert not resources_of(default_baked.app, "AWS::ElasticLoadBalancingV2::ListenerRule")
 
 
-def test_cloudfront_reaches_the_app_only_with_the_origin_secret(baked: Baked) -> None:
-    evaluator = Evaluator(baked.app, APP_OPTIONS["cloudfront-prefix-list"])
+def test_cloudfront_reaches_the_load_balancer_through_a_vpc_origin(baked: Baked) -> None:
+    evaluator = Evaluator(baked.app)
     resources = baked.app["Resources"]
-    secret = resources["OriginVerifySecret"]["Properties"]
-    assert "GenerateSecretString" in secret
-    assert "SecretString" not in secret
-
-    rule = evaluator.value(resources["CloudFrontOnlyRule"]["Properties"])
-    (condition,) = rule["Conditions"]
-    assert condition["HttpHeaderConfig"] == {
-        "HttpHeaderName": "X-Origin-Verify",
-        "Values": [ORIGIN_SECRET],
-    }
-    assert rule["Actions"] == [{"Type": "forward", "TargetGroupArn": "<TargetGroup>"}]
+    endpoint = evaluator.value(resources["VpcOrigin"]["Properties"])["VpcOriginEndpointConfig"]
+    assert endpoint["Arn"] == "<LoadBalancer>"
+    assert endpoint["OriginProtocolPolicy"] == "http-only"
+    assert endpoint["HTTPPort"] == 80
 
     config = evaluator.value(resources["Distribution"]["Properties"])["DistributionConfig"]
     (origin,) = config["Origins"]
-    assert origin["OriginCustomHeaders"] == [
-        {"HeaderName": "X-Origin-Verify", "HeaderValue": ORIGIN_SECRET}
-    ]
+    assert origin["DomainName"] == "<LoadBalancer.DNSName>"
+    assert origin["VpcOriginConfig"]["VpcOriginId"] == "<VpcOrigin.Id>"
+    assert "CustomOriginConfig" not in origin
+    assert "OriginCustomHeaders" not in origin  # no shared header secret
     behavior = config["DefaultCacheBehavior"]
+    assert behavior["TargetOriginId"] == origin["Id"]
     assert behavior["CachePolicyId"] == CACHING_DISABLED
     assert behavior["OriginRequestPolicyId"] == ALL_VIEWER
-    assert behavior["ViewerProtocolPolicy"] in {"redirect-to-https", "https-only"}
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
     assert "POST" in behavior["AllowedMethods"]
-
-    # With the prefix list id, port 80 admits CloudFront's origin-facing addresses only.
-    assert evaluator.exists("LoadBalancerHttpFromCloudFront")
-    assert not evaluator.exists("LoadBalancerHttpFromInternet")
-    ingress = evaluator.value(resources["LoadBalancerHttpFromCloudFront"]["Properties"])
-    assert ingress["SourcePrefixListId"] == "pl-3b927c52"
-    assert "CidrIp" not in ingress
+    assert not resources_of(baked.app, "AWS::SecretsManager::Secret").keys() - {
+        "CookieSecret",
+        "CognitoClientSecret",
+    }
 
 
-def test_cloudfront_is_off_by_default(baked: Baked) -> None:
+def test_new_vpc_gives_the_load_balancer_subnets_without_internet_routes(baked: Baked) -> None:
+    """CloudFront needs an internet gateway on the VPC (not a route): the load balancer's subnets
+    wait for the attachment and use a route table with no route of their own."""
+    resources = baked.app["Resources"]
     evaluator = Evaluator(baked.app)
-    assert not evaluator.exists("Distribution")
-    assert not evaluator.exists("OriginVerifySecret")
-    assert evaluator.value(baked.app["Outputs"]["AppUrl"]["Value"]).startswith("http://")
-    cloudfront = Evaluator(baked.app, APP_OPTIONS["cloudfront"])
-    assert cloudfront.value(baked.app["Outputs"]["AppUrl"]["Value"]).startswith("https://")
+    balancer = evaluator.value(only(baked.app, "AWS::ElasticLoadBalancingV2::LoadBalancer"))
+    assert balancer["Subnets"] == ["<LoadBalancerSubnet1>", "<LoadBalancerSubnet2>"]
+    for name in ("LoadBalancerSubnet1", "LoadBalancerSubnet2"):
+        assert resources[name]["DependsOn"] == "GatewayAttachment"
+        association = next(
+            spec["Properties"]
+            for spec in resources_of(baked.app, "AWS::EC2::SubnetRouteTableAssociation").values()
+            if spec["Properties"]["SubnetId"] == {"Ref": name}
+        )
+        assert association["RouteTableId"] == {"Ref": "LoadBalancerRouteTable"}
+    routes = resources_of(baked.app, "AWS::EC2::Route").values()
+    assert {"Ref": "LoadBalancerRouteTable"} not in [
+        r["Properties"]["RouteTableId"] for r in routes
+    ]
+    cidrs = [
+        evaluator.value(spec["Properties"]["CidrBlock"])
+        for spec in resources_of(baked.app, "AWS::EC2::Subnet").values()
+    ]
+    assert sorted(cidrs) == [f"<cidr {i}>" for i in range(6)]  # six distinct /24 blocks
+
+
+def app_url(baked: Baked, overrides: dict[str, str]) -> str:
+    return str(Evaluator(baked.app, overrides).value(baked.app["Outputs"]["AppUrl"]["Value"]))
+
+
+def test_every_option_serves_https(baked: Baked) -> None:
+    for option, overrides in APP_OPTIONS.items():
+        expected = (
+            "https://chat.example.com"
+            if option == "custom-domain"
+            else "https://<Distribution.DomainName>"
+        )
+        assert app_url(baked, overrides) == expected, option
+    config = Evaluator(baked.app, APP_OPTIONS["custom-domain"]).value(
+        baked.app["Resources"]["Distribution"]["Properties"]
+    )["DistributionConfig"]
+    assert config["Aliases"] == ["chat.example.com"]
+    assert config["ViewerCertificate"] == {
+        "AcmCertificateArn": CERTIFICATE,
+        "SslSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+    }
+    default = Evaluator(baked.app).value(baked.app["Resources"]["Distribution"]["Properties"])
+    assert "Aliases" not in default["DistributionConfig"]
+    assert default["DistributionConfig"]["ViewerCertificate"] == {
+        "CloudFrontDefaultCertificate": True
+    }
 
 
 def test_service_lets_autoscaling_own_the_count(baked: Baked) -> None:
@@ -509,19 +654,25 @@ def test_task_runs_arm64_with_sessions_on_efs(baked: Baked) -> None:
     )
     assert task["ExecutionRoleArn"] != task["TaskRoleArn"]
 
-    (volume,) = task["Volumes"]
-    efs = volume["EFSVolumeConfiguration"]
+    volumes = {volume["Name"]: volume for volume in task["Volumes"]}
+    assert set(volumes) == {"sessions", "runtime"}
+    efs = volumes["sessions"]["EFSVolumeConfiguration"]
     assert efs["TransitEncryption"] == "ENABLED"
     assert efs["AuthorizationConfig"] == {"AccessPointId": {"Ref": "AccessPoint"}, "IAM": "ENABLED"}
     assert efs["FilesystemId"] == {"Ref": "FileSystem"}
-    (mount,) = definition["MountPoints"]
-    assert (mount["SourceVolume"], mount["ContainerPath"]) == (volume["Name"], "/data/sessions")
+    # RUNTIME_DIR: task storage (no host path, no EFS), where serve.py writes secrets.toml.
+    assert volumes["runtime"] == {"Name": "runtime"}
+    mounts = {
+        m["SourceVolume"]: (m["ContainerPath"], m["ReadOnly"]) for m in definition["MountPoints"]
+    }
+    assert mounts == {"sessions": ("/data/sessions", False), "runtime": ("/run/app", False)}
 
     environment = Evaluator(baked.app).value(definition["Environment"])
     env = {item["Name"]: item["Value"] for item in environment}
     assert env["SESSIONS_DIR"] == "/data/sessions"
     assert env["LLM_PROVIDER"] == "bedrock"
     assert env["AWS_REGION"] == "us-east-1"  # the pseudo parameter, evaluated
+    assert env["RUNTIME_DIR"] == "/run/app"
     assert definition["PortMappings"] == [{"ContainerPort": 8501, "Protocol": "tcp"}]
     assert definition["Image"] == {"Ref": "ImageUri"}
 
@@ -535,17 +686,136 @@ def test_task_runs_arm64_with_sessions_on_efs(baked: Baked) -> None:
     assert point["RootDirectory"]["Path"] != "/"
 
 
-def test_secrets_never_travel_as_plain_environment(baked: Baked) -> None:
-    _, definition = container(baked)
-    names = [item["Name"] for item in definition["Environment"]]
+@pytest.mark.parametrize("option", sorted(APP_OPTIONS))
+def test_secrets_never_travel_as_plain_environment(default_baked: Baked, option: str) -> None:
+    _, definition = container(default_baked)
+    evaluator = Evaluator(default_baked.app, APP_OPTIONS[option])
+    names = [item["Name"] for item in evaluator.value(definition["Environment"])]
     assert not [n for n in names if re.search("SECRET|PASSWORD|TOKEN|KEY", n)]
     assert "resolve:secretsmanager" not in json.dumps(definition["Environment"])
-    assert definition["Secrets"] == [
-        {"Name": "STREAMLIT_SERVER_COOKIE_SECRET", "ValueFrom": {"Ref": "CookieSecret"}}
+    secrets = {s["Name"]: s["ValueFrom"] for s in evaluator.value(definition["Secrets"])}
+    assert secrets.pop("STREAMLIT_SERVER_COOKIE_SECRET") == "<CookieSecret>"
+    expected = {
+        "oidc": {"OIDC_CLIENT_SECRET": OIDC_SECRET},
+        "sign-in-disabled": {},
+    }.get(option, {"OIDC_CLIENT_SECRET": "<CognitoClientSecret>"})
+    assert secrets == expected
+    cookie = default_baked.app["Resources"]["CookieSecret"]["Properties"]
+    assert cookie["GenerateSecretString"]["PasswordLength"] >= 32
+    assert "SecretString" not in cookie
+
+
+def environment(baked: Baked, overrides: dict[str, str]) -> dict[str, str]:
+    _, definition = container(baked)
+    entries = Evaluator(baked.app, overrides).value(definition["Environment"])
+    return {item["Name"]: item["Value"] for item in entries}
+
+
+AUTH_NAMES = {
+    "AUTH_MODE",
+    "OIDC_SERVER_METADATA_URL",
+    "OIDC_CLIENT_ID",
+    "OIDC_REDIRECT_URI",
+    "OIDC_LOGOUT_URL",
+    "ALLOWED_EMAIL_DOMAINS",
+}
+
+
+def test_sign_in_is_cognito_by_default(baked: Baked) -> None:
+    """The defaults (and the committed parameters) sign people in through the stack's user pool,
+    with the exact URLs the app and Cognito must agree on."""
+    assert baked.app["Parameters"]["SignIn"]["Default"] == "cognito"
+    committed = json.loads((baked.infra / "app-parameters.json").read_text())
+    assert committed["SignIn"] == "cognito"
+    env = environment(baked, {})
+    host = "<Distribution.DomainName>"
+    prefix = f"{baked.slug}-app-123456789012"
+    assert {k: v for k, v in env.items() if k in AUTH_NAMES} == {
+        "AUTH_MODE": "oidc",
+        "OIDC_SERVER_METADATA_URL": (
+            "https://cognito-idp.us-east-1.amazonaws.com/<UserPool>/.well-known/openid-configuration"
+        ),
+        "OIDC_CLIENT_ID": "<UserPoolClient>",
+        "OIDC_REDIRECT_URI": f"https://{host}/oauth2callback",
+        "OIDC_LOGOUT_URL": (
+            f"https://{prefix}.auth.us-east-1.amazoncognito.com/logout"
+            f"?client_id=<UserPoolClient>&logout_uri=https%3A%2F%2F{host}%2Fauth%2Flogout"
+        ),
+    }
+    evaluator = Evaluator(baked.app)
+    client = evaluator.value(baked.app["Resources"]["UserPoolClient"]["Properties"])
+    logout = parse_qs(urlsplit(env["OIDC_LOGOUT_URL"]).query)
+    assert logout == {"client_id": ["<UserPoolClient>"], "logout_uri": client["LogoutURLs"]}
+    assert client["CallbackURLs"] == [env["OIDC_REDIRECT_URI"]]
+    assert client["GenerateSecret"] is True
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert sorted(client["AllowedOAuthScopes"]) == ["email", "openid", "profile"]
+    assert client["SupportedIdentityProviders"] == ["COGNITO"]
+    domain = evaluator.value(baked.app["Resources"]["UserPoolDomain"]["Properties"])
+    assert domain["Domain"] == prefix
+    secret = baked.app["Resources"]["CognitoClientSecret"]["Properties"]
+    assert secret["SecretString"] == {"Fn::GetAtt": ["UserPoolClient", "ClientSecret"]}
+    assert evaluator.value(secret["Name"]).startswith("stack/")  # readable under the boundary
+
+
+def test_user_pool_admits_only_people_an_administrator_adds(baked: Baked) -> None:
+    spec = baked.app["Resources"]["UserPool"]
+    assert (spec["DeletionPolicy"], spec["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    pool = spec["Properties"]
+    assert pool["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
+    assert pool["DeletionProtection"] == "ACTIVE"
+    assert (pool["MfaConfiguration"], pool["EnabledMfas"]) == ("ON", ["SOFTWARE_TOKEN_MFA"])
+    password = pool["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] >= 12
+    assert all(password[k] for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers"))
+
+
+@pytest.mark.parametrize("slug", ["aws-chat", "amazon-cognito-bot", "laws-helper"])
+def test_cognito_domain_prefix_avoids_reserved_words(bake: Baker, slug: str) -> None:
+    """Cognito refuses prefixes containing aws, amazon or cognito; the stack name is rewritten."""
+    baked = Baked(slug, bake(project_slug=slug), {"project_slug": slug})
+    domain = Evaluator(baked.app).value(baked.app["Resources"]["UserPoolDomain"]["Properties"])
+    prefix = domain["Domain"]
+    assert re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", prefix), prefix
+    assert not re.search("aws|amazon|cognito", prefix), prefix
+    assert prefix in environment(baked, {})["OIDC_LOGOUT_URL"]
+
+
+def test_sign_in_through_the_companys_provider(default_baked: Baked) -> None:
+    env = environment(default_baked, OIDC)
+    assert {k: v for k, v in env.items() if k in AUTH_NAMES} == {
+        "AUTH_MODE": "oidc",
+        "OIDC_SERVER_METADATA_URL": OIDC["OidcMetadataUrl"],
+        "OIDC_CLIENT_ID": OIDC["OidcClientId"],
+        "OIDC_REDIRECT_URI": "https://<Distribution.DomainName>/oauth2callback",
+        "OIDC_LOGOUT_URL": OIDC["OidcLogoutUrl"],
+        "ALLOWED_EMAIL_DOMAINS": "contoso.com,example.org",
+    }
+    without_logout = environment(default_baked, {**OIDC, "OidcLogoutUrl": ""})
+    assert "OIDC_LOGOUT_URL" not in without_logout  # the provider's end_session_endpoint
+    evaluator = Evaluator(default_baked.app, OIDC)
+    for name in ("UserPool", "UserPoolClient", "UserPoolDomain", "CognitoClientSecret"):
+        assert not evaluator.exists(name), name
+    # The execution role reads exactly the cookie secret and the administrator's secret.
+    (read,) = [
+        evaluator.value(s)
+        for s in statements(default_baked.app["Resources"]["TaskExecutionRole"])
+        if s["Action"] == "secretsmanager:GetSecretValue"
     ]
-    secret = baked.app["Resources"]["CookieSecret"]["Properties"]
-    assert secret["GenerateSecretString"]["PasswordLength"] >= 32
-    assert "SecretString" not in secret
+    assert read["Resource"] == ["<CookieSecret>", OIDC_SECRET]
+
+
+def test_sign_in_can_be_turned_off_only_by_name(default_baked: Baked) -> None:
+    env = environment(default_baked, {"SignIn": "disabled"})
+    assert {k: v for k, v in env.items() if k in AUTH_NAMES} == {"AUTH_MODE": "none"}
+    evaluator = Evaluator(default_baked.app, {"SignIn": "disabled"})
+    assert not evaluator.exists("UserPool")
+    (read,) = [
+        evaluator.value(s)
+        for s in statements(default_baked.app["Resources"]["TaskExecutionRole"])
+        if s["Action"] == "secretsmanager:GetSecretValue"
+    ]
+    assert read["Resource"] == ["<CookieSecret>"]
 
 
 def test_logs_are_kept_for_the_configured_time(baked: Baked) -> None:
@@ -631,6 +901,14 @@ def test_network_option_places_tasks_and_mount_targets_together(
     if "ExistingVpcId" in overrides:
         prefix = "ExistingPrivateSubnet" if private else "ExistingPublicSubnet"
         assert config["Subnets"] == [overrides[f"{prefix}1"], overrides[f"{prefix}2"]]
+        # The internal load balancer sits in the private subnets whenever there are some.
+        balancer = only(default_baked.app, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        given = "ExistingPrivateSubnet1" in overrides
+        prefix = "ExistingPrivateSubnet" if given else "ExistingPublicSubnet"
+        assert evaluator.value(balancer["Subnets"]) == [
+            overrides[f"{prefix}1"],
+            overrides[f"{prefix}2"],
+        ]
 
 
 @pytest.mark.parametrize("option", sorted(APP_OPTIONS))
@@ -769,7 +1047,8 @@ def test_outputs_the_live_review_reads(baked: Baked) -> None:
         "AlarmTopicArn",
         "FileSystemId",
         "TargetGroupArn",
-        "LoadBalancerUrl",
+        "DistributionDomainName",
+        "SignIn",
     }
 
 
@@ -907,7 +1186,11 @@ def test_execution_role_is_confined_to_the_app_stack(baked: Baked) -> None:
     assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
     prefix = f"{baked.slug}-app"
     # Actions that support no resource-level permissions, or only ids that carry no name.
-    unscoped_writes = {"ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition"}
+    unscoped_writes = {
+        "ecs:RegisterTaskDefinition",
+        "ecs:DeregisterTaskDefinition",
+        "cognito-idp:CreateUserPool",
+    }
     for statement in (
         Evaluator(baked.bootstrap).value(s) for s in statements({"Properties": role})
     ):
@@ -933,6 +1216,62 @@ def test_execution_role_is_confined_to_the_app_stack(baked: Baked) -> None:
     assert {"iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"} <= {
         a for s in deny for a in as_list(s["Action"])
     }
+
+
+# Resource types of the private edge and sign-in, whose handlers the execution role must serve.
+EDGE_AND_SIGN_IN_TYPES = (
+    "AWS::CloudFront::Distribution",
+    "AWS::CloudFront::VpcOrigin",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolDomain",
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::Subnet",
+    "AWS::ElasticLoadBalancingV2::Listener",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "AWS::ElasticLoadBalancingV2::TargetGroup",
+    "AWS::SecretsManager::Secret",
+)
+# Listed by a handler but no IAM action: CreateDistribution and TagResource authorize the call.
+NOT_IAM_ACTIONS = {"cloudfront:CreateDistributionWithTags"}
+
+
+def handler_permissions(types: tuple[str, ...]) -> dict[str, set[str]]:
+    """create/read/update/delete permissions of these types, from cfn-lint's resource schemas."""
+    found: dict[str, set[str]] = {}
+    for path in (Path(cfnlint.__file__).parent / "data/schemas/resources").glob("*.json"):
+        text = path.read_text()
+        if not any(f'"{type_name}"' in text for type_name in types):
+            continue  # cheap filter: parse only the candidate schemas
+        schema = json.loads(text)
+        if schema.get("typeName") in types:
+            handlers = schema.get("handlers", {})
+            found[schema["typeName"]] = {
+                p
+                for name in ("create", "read", "update", "delete")
+                for p in handlers.get(name, {}).get("permissions", [])
+            }
+    assert set(found) == set(types), set(types) - set(found)
+    return found
+
+
+def test_execution_role_serves_the_edge_and_sign_in_handlers(default_baked: Baked) -> None:
+    role = default_baked.bootstrap["Resources"]["CloudFormationExecutionRole"]
+    granted = [
+        action.lower()
+        for statement in statements(role)
+        if statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"])
+    ]
+    used = {spec["Type"] for spec in default_baked.app["Resources"].values()}
+    assert set(EDGE_AND_SIGN_IN_TYPES) <= used
+    for type_name, permissions in handler_permissions(EDGE_AND_SIGN_IN_TYPES).items():
+        missing = {
+            action
+            for action in permissions - NOT_IAM_ACTIONS
+            if not any(fnmatch.fnmatchcase(action.lower(), pattern) for pattern in granted)
+        }
+        assert missing == set(), type_name
 
 
 def test_bootstrap_outputs_what_the_workflow_reads(baked: Baked) -> None:

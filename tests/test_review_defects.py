@@ -95,6 +95,13 @@ def container(body: dict[str, Any]) -> dict[str, Any]:
     return props(body, "AWS::ECS::TaskDefinition")["ContainerDefinitions"][0]
 
 
+def efs_volume(body: dict[str, Any]) -> dict[str, Any]:
+    """The EFS configuration of the task's session volume (the task has other volumes too)."""
+    volumes = props(body, "AWS::ECS::TaskDefinition")["Volumes"]
+    (efs,) = [v["EFSVolumeConfiguration"] for v in volumes if "EFSVolumeConfiguration" in v]
+    return efs
+
+
 def set_attribute(entries: list[dict[str, Any]], key: str, value: str) -> None:
     matches = [e for e in entries if e["Key"] == key]
     assert matches, key
@@ -212,16 +219,61 @@ def task_ingress_open_to_the_world(body: dict[str, Any]) -> None:
     rules.append({"IpProtocol": "tcp", "FromPort": 8501, "ToPort": 8501, "CidrIp": "0.0.0.0/0"})
 
 
-def listeners_forward_everything(body: dict[str, Any]) -> None:
-    target_group = next(
-        name
-        for name, r in body["Resources"].items()
-        if r["Type"] == "AWS::ElasticLoadBalancingV2::TargetGroup"
+def load_balancer_group(body: dict[str, Any]) -> str:
+    """Logical id of the load balancer's security group."""
+    (group,) = props(body, "AWS::ElasticLoadBalancingV2::LoadBalancer")["SecurityGroups"]
+    return group.get("Ref") or group["Fn::GetAtt"][0]
+
+
+def load_balancer_ingress_from(**source: str) -> Callable[[dict[str, Any]], None]:
+    """Add an HTTPS ingress rule from ``source`` (CidrIp=..., ...) to the load balancer's group."""
+
+    def change(body: dict[str, Any]) -> None:
+        group = load_balancer_group(body)
+        body["Resources"]["ExtraIngress"] = {
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "Properties": {
+                "GroupId": {"Fn::GetAtt": [group, "GroupId"]},
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                **source,
+            },
+        }
+
+    return change
+
+
+def environment_value(name: str, value: str) -> Callable[[dict[str, Any]], None]:
+    def change(body: dict[str, Any]) -> None:
+        entries = [e for e in container(body)["Environment"] if e.get("Name") == name]
+        assert entries, name
+        entries[0]["Value"] = value
+
+    return change
+
+
+def distribution_config(body: dict[str, Any]) -> dict[str, Any]:
+    return props(body, "AWS::CloudFront::Distribution")["DistributionConfig"]
+
+
+def origin_on_the_internet(body: dict[str, Any]) -> None:
+    """CloudFront reaches the load balancer by its DNS name, not through the VPC origin."""
+    (origin,) = distribution_config(body)["Origins"]
+    origin.pop("VpcOriginConfig")
+    origin["CustomOriginConfig"] = {"OriginProtocolPolicy": "http-only", "HTTPPort": 80}
+
+
+def sign_in_open_by_default(project: Path) -> None:
+    """The template's default turned to disabled, and the deployed value left to it."""
+    path = project / "infra/app-parameters.json"
+    parameters = json.loads(path.read_text())
+    del parameters["SignIn"]
+    path.write_text(json.dumps(parameters, indent=2))
+    edit_cfn(
+        project / "infra/app.yaml",
+        lambda b: b["Parameters"]["SignIn"].update({"Default": "disabled"}),
     )
-    for listener in resources(body, "AWS::ElasticLoadBalancingV2::Listener"):
-        listener["Properties"]["DefaultActions"] = [
-            {"Type": "forward", "TargetGroupArn": {"Ref": target_group}}
-        ]
 
 
 def set_parameter(project: Path, name: str, value: str) -> None:
@@ -318,6 +370,18 @@ DEFECTS: list[Defect] = [
         "audience not checked",
         bootstrap(lambda b: github_trust(b)["Condition"].pop("StringEquals")),
     ),
+    ("AUTH-1", "sign-in opted out", lambda project: set_parameter(project, "SignIn", "disabled")),
+    ("AUTH-1", "sign-in off unless the parameters say otherwise", sign_in_open_by_default),
+    ("AUTH-1", "the task runs anonymous", app(environment_value("AUTH_MODE", "none"))),
+    (
+        "AUTH-1",
+        "anyone may sign up",
+        app(
+            lambda b: props(b, "AWS::Cognito::UserPool")["AdminCreateUserConfig"].update(
+                {"AllowAdminCreateUserOnly": False}
+            )
+        ),
+    ),
     (
         "AUTH-4",
         "Bedrock on every model",
@@ -328,6 +392,21 @@ DEFECTS: list[Defect] = [
         "bedrock:* action",
         app(lambda b: bedrock_statement(b).update({"Action": "bedrock:*"})),
     ),
+    (
+        "AUTH-6",
+        "an internet-facing load balancer",
+        app(
+            lambda b: props(b, "AWS::ElasticLoadBalancingV2::LoadBalancer").update(
+                {"Scheme": "internet-facing"}
+            )
+        ),
+    ),
+    (
+        "AUTH-6",
+        "the load balancer open to the internet",
+        app(load_balancer_ingress_from(CidrIp="0.0.0.0/0")),
+    ),
+    ("AUTH-6", "CloudFront reaches a public origin", app(origin_on_the_internet)),
     # Secrets
     ("SEC-1", "an AWS access key id", write_file("notes.txt", fake_key("AKIA", 16) + "\n")),
     (
@@ -389,7 +468,7 @@ DEFECTS: list[Defect] = [
             lambda b: [
                 e.update({"Value": "/tmp/sessions"})  # noqa: S108 (the defect)
                 for e in container(b)["Environment"]
-                if e["Name"] == "SESSIONS_DIR"
+                if e.get("Name") == "SESSIONS_DIR"
             ]
         ),
     ),
@@ -406,11 +485,7 @@ DEFECTS: list[Defect] = [
     (
         "STA-3",
         "no TLS to EFS",
-        app(
-            lambda b: props(b, "AWS::ECS::TaskDefinition")["Volumes"][0][
-                "EFSVolumeConfiguration"
-            ].update({"TransitEncryption": "DISABLED"})
-        ),
+        app(lambda b: efs_volume(b).update({"TransitEncryption": "DISABLED"})),
     ),
     (
         "STA-3",
@@ -420,11 +495,7 @@ DEFECTS: list[Defect] = [
     (
         "STA-3",
         "no IAM authorization",
-        app(
-            lambda b: props(b, "AWS::ECS::TaskDefinition")["Volumes"][0]["EFSVolumeConfiguration"][
-                "AuthorizationConfig"
-            ].update({"IAM": "DISABLED"})
-        ),
+        app(lambda b: efs_volume(b)["AuthorizationConfig"].update({"IAM": "DISABLED"})),
     ),
     (
         "STA-4",
@@ -632,11 +703,24 @@ DEFECTS: list[Defect] = [
         ),
     ),
     ("NET-4", "tasks open to the internet", app(task_ingress_open_to_the_world)),
-    ("NET-6", "the load balancer answers everyone", app(listeners_forward_everything)),
+    (
+        "NET-5",
+        "plain HTTP for viewers",
+        app(
+            lambda b: distribution_config(b)["DefaultCacheBehavior"].update(
+                {"ViewerProtocolPolicy": "allow-all"}
+            )
+        ),
+    ),
     (
         "NET-6",
-        "no listener rule checks the origin header",
-        app(remove_resources_of_type("AWS::ElasticLoadBalancingV2::ListenerRule")),
+        "the load balancer admits the whole VPC range",
+        app(load_balancer_ingress_from(CidrIp="10.0.0.0/8")),
+    ),
+    (
+        "NET-6",
+        "the load balancer admits no one (CloudFront cannot reach it)",
+        app(remove_resources_of_type("AWS::EC2::SecurityGroupIngress")),
     ),
     # Cost
     (

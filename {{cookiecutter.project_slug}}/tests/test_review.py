@@ -113,6 +113,64 @@ def test_cloudformation_short_tags_become_long_form() -> None:
     }
 
 
+RESOLVE_TEMPLATE = """
+Parameters:
+  SignIn: {Type: String, Default: cognito}
+  Domain: {Type: String, Default: ""}
+Conditions:
+  UseCognito: !Equals [!Ref SignIn, cognito]
+  SignInRequired: !Not [!Equals [!Ref SignIn, disabled]]
+  HasDomain: !And [!Condition SignInRequired, !Not [!Equals [!Ref Domain, ""]]]
+Resources:
+  Task:
+    Properties:
+      Environment:
+        - {Name: AUTH_MODE, Value: !If [SignInRequired, oidc, none]}
+        - !If [HasDomain, {Name: DOMAIN, Value: !Ref Domain}, !Ref AWS::NoValue]
+      Secrets:
+        - !If [UseCognito, {Name: S, ValueFrom: !Ref Pool}, !Ref AWS::NoValue]
+"""
+
+
+@pytest.mark.parametrize(
+    ("deployed", "environment", "secrets"),
+    [
+        (
+            {},
+            [{"Name": "AUTH_MODE", "Value": "oidc"}],
+            [{"Name": "S", "ValueFrom": {"Ref": "Pool"}}],
+        ),
+        (
+            {"SignIn": "oidc", "Domain": "example.com"},
+            [{"Name": "AUTH_MODE", "Value": "oidc"}, {"Name": "DOMAIN", "Value": "example.com"}],
+            [],
+        ),
+        (
+            {"SignIn": "disabled", "Domain": "example.com"},
+            [{"Name": "AUTH_MODE", "Value": "none"}],
+            [],
+        ),
+    ],
+)
+def test_resolve_follows_the_deployed_parameters(
+    deployed: dict[str, str], environment: list[dict[str, Any]], secrets: list[dict[str, Any]]
+) -> None:
+    """One branch of each Fn::If, chosen by the deployed values; AWS::NoValue entries vanish;
+    a Ref to a resource stays a reference."""
+    body = yaml.load(RESOLVE_TEMPLATE, Loader=repository.CfnLoader)  # noqa: S506 (a SafeLoader)
+    template = repository.Template(body, deployed)
+    task = body["Resources"]["Task"]["Properties"]
+    assert template.resolve(task["Environment"]) == environment
+    assert template.resolve(task["Secrets"]) == secrets
+    assert template.resolve({"Ref": "AWS::NoValue"}) is None
+
+
+def test_resolve_names_a_missing_condition() -> None:
+    template = repository.Template({"Conditions": {}})
+    with pytest.raises(registry.Missing, match="Absent"):
+        template.resolve({"Fn::If": ["Absent", 1, 2]})
+
+
 # --------------------------------------------------------------------------------------------------
 # Static mode: this repository passes
 

@@ -87,6 +87,15 @@ class Repo:
         return tomllib.loads(self.text(".streamlit/config.toml"))
 
 
+_NO_VALUE = object()  # what AWS::NoValue resolves to: the entry disappears
+_LOGIC = {
+    "Fn::Equals": lambda args: len(args) == 2 and str(args[0]) == str(args[1]),
+    "Fn::Not": lambda args: not args[0],
+    "Fn::And": all,
+    "Fn::Or": any,
+}
+
+
 @dataclass
 class Template:
     """A parsed CloudFormation template with the lookups the checks need."""
@@ -120,6 +129,52 @@ class Template:
             if key == "Ref" and arg == "AWS::NoValue":
                 return [None]
         return [value]
+
+    def parameter(self, name: str) -> Any:
+        """The deployed value of a parameter: infra/app-parameters.json, else its default."""
+        parameter = (self.body.get("Parameters") or {}).get(name)
+        if parameter is None:
+            raise Missing(f"the template has no parameter {name}")
+        return self.parameter_values.get(name, parameter.get("Default"))
+
+    def condition(self, name: str) -> bool:
+        """A template condition, evaluated with the deployed parameter values."""
+        conditions = self.body.get("Conditions") or {}
+        if name not in conditions:
+            raise Missing(f"the template has no condition {name}")
+        return bool(self.resolve(conditions[name]))
+
+    def resolve(self, value: Any) -> Any:
+        """The value CloudFormation builds with the deployed parameters, where it can be known.
+
+        Unlike ``values`` (every branch), this picks the one ``Fn::If`` branch the deployed
+        parameters select, replaces a ``Ref`` to a parameter with its value, evaluates
+        ``Fn::Equals``/``Not``/``And``/``Or`` and drops ``AWS::NoValue``. References to resources
+        and other functions stay as they are. A value that is ``AWS::NoValue`` resolves to None.
+        """
+        resolved = self._resolve(value)
+        return None if resolved is _NO_VALUE else resolved
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            items = [self._resolve(item) for item in value]
+            return [item for item in items if item is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref" and arg == "AWS::NoValue":
+                return _NO_VALUE
+            if key == "Ref" and arg in (self.body.get("Parameters") or {}):
+                return self.parameter(arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+                return self._resolve(arg[1] if self.condition(arg[0]) else arg[2])
+            if key in _LOGIC and isinstance(arg, list):
+                return _LOGIC[key]([self._resolve(item) for item in arg])
+        items = {key: self._resolve(item) for key, item in value.items()}
+        return {key: item for key, item in items.items() if item is not _NO_VALUE}
 
     def value_is(self, value: Any, *accepted: Any) -> bool:
         """True when every possible value is one of ``accepted`` (compared as lowercase text)."""

@@ -10,10 +10,11 @@ import json
 import re
 from typing import Any
 
-from .project import COOKIE_SECRET_ENV, GITHUB_REPOSITORY, HEALTH_PATH, SECRET_NAME
+from .project import APP_PARAMETERS, COOKIE_SECRET_ENV, GITHUB_REPOSITORY, HEALTH_PATH, SECRET_NAME
 from .registry import Missing, check
 from .repository import (
     Repo,
+    Template,
     as_list,
     attributes,
     container_env,
@@ -23,6 +24,60 @@ from .repository import (
 
 # --------------------------------------------------------------------------------------------------
 # Authentication
+
+SIGN_IN_MODES = ("cognito", "oidc")  # values of the app stack's SignIn parameter that sign in
+OIDC_SETTINGS = ("OIDC_SERVER_METADATA_URL", "OIDC_CLIENT_ID", "OIDC_REDIRECT_URI")
+
+
+def _resolved_env(template: Template, container: dict[str, Any]) -> dict[str, Any]:
+    entries = template.resolve(container.get("Environment")) or []
+    return {e.get("Name"): e.get("Value") for e in entries if isinstance(e, dict)}
+
+
+def _resolved_secrets(template: Template, container: dict[str, Any]) -> dict[str, Any]:
+    entries = template.resolve(container.get("Secrets")) or []
+    return {e.get("Name"): e.get("ValueFrom") for e in entries if isinstance(e, dict)}
+
+
+@check("AUTH-1", "static")
+def sign_in_required(repo: Repo) -> list[str]:
+    app = repo.app
+    mode = app.parameter("SignIn")
+    if mode not in SIGN_IN_MODES:
+        return [
+            f"SignIn is {mode!r} in {APP_PARAMETERS}: anyone who reaches the URL can chat "
+            "(set cognito or oidc)"
+        ]
+    problems = []
+    default = (app.body.get("Parameters") or {})["SignIn"].get("Default")
+    if default not in SIGN_IN_MODES:
+        problems.append(
+            f"SignIn defaults to {default!r}: a stack made without {APP_PARAMETERS} is open"
+        )
+    containers = list(app.containers())
+    if not containers:
+        problems.append("no container definition in the app stack")
+    for container in containers:
+        name = container.get("Name", "?")
+        env = _resolved_env(app, container)
+        if env.get("AUTH_MODE") != "oidc":
+            problems.append(f"container {name}: AUTH_MODE is {env.get('AUTH_MODE')!r}, not 'oidc'")
+        missing = [key for key in OIDC_SETTINGS if not env.get(key)]
+        if not _resolved_secrets(app, container).get("OIDC_CLIENT_SECRET"):
+            missing.append("OIDC_CLIENT_SECRET (Secrets)")
+        if missing:
+            problems.append(f"container {name}: no {', '.join(missing)}")
+    if mode == "cognito":
+        pools = app.of_type("AWS::Cognito::UserPool")
+        if not pools:
+            problems.append("SignIn is cognito but the app stack has no Cognito user pool")
+        for name, pool in pools.items():
+            admin = (app.props(pool).get("AdminCreateUserConfig") or {}).get(
+                "AllowAdminCreateUserOnly"
+            )
+            if not app.value_is(admin, True):
+                problems.append(f"{name}: people can sign themselves up (AllowAdminCreateUserOnly)")
+    return problems
 
 
 def _github_principal(statement: dict[str, Any]) -> bool:
@@ -110,12 +165,64 @@ def bedrock_scoped(repo: Repo) -> list[str]:
     return problems
 
 
+def _balancers(repo: Repo) -> dict[str, dict[str, Any]]:
+    balancers = repo.app.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    if not balancers:
+        raise Missing("the app stack has no load balancer")
+    return balancers
+
+
+def _ingress_of(template: Template, groups: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(group, rule) for the inbound rules of these security groups, inline or separate."""
+    found = []
+    for group in sorted(groups):
+        resource = template.resources.get(group, {})
+        for rule in template.resolve(template.props(resource).get("SecurityGroupIngress")) or []:
+            found.append((group, rule))
+    for ingress in template.of_type("AWS::EC2::SecurityGroupIngress").values():
+        rule = template.resolve(template.props(ingress)) or {}
+        for group in template.refs(rule.get("GroupId")) & groups:
+            found.append((group, rule))
+    return found
+
+
+def _balancer_groups(repo: Repo, balancer: dict[str, Any]) -> set[str]:
+    return repo.app.refs(repo.app.props(balancer).get("SecurityGroups"))
+
+
+@check("AUTH-6", "static")
+def no_public_origin(repo: Repo) -> list[str]:
+    app = repo.app
+    problems = []
+    balancers = _balancers(repo)
+    for name, balancer in balancers.items():
+        scheme = app.resolve(app.props(balancer).get("Scheme")) or "internet-facing (the default)"
+        if scheme != "internal":
+            problems.append(f"{name}: Scheme is {scheme}, not internal")
+        for group, rule in _ingress_of(app, _balancer_groups(repo, balancer)):
+            if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
+                problems.append(f"{group}: ingress open to the internet")
+    vpc_origins = {
+        name
+        for name, origin in app.of_type("AWS::CloudFront::VpcOrigin").items()
+        if app.refs((app.props(origin).get("VpcOriginEndpointConfig") or {}).get("Arn"))
+        & set(balancers)
+    }
+    if not vpc_origins:
+        problems.append("no CloudFront VPC origin fronts the load balancer")
+    distributions = app.of_type("AWS::CloudFront::Distribution")
+    if not distributions:
+        problems.append("the app stack has no CloudFront distribution")
+    for name, distribution in distributions.items():
+        config = app.props(distribution).get("DistributionConfig") or {}
+        for origin in config.get("Origins") or []:
+            if not app.refs(origin.get("VpcOriginConfig")) & vpc_origins:
+                problems.append(f"{name}: origin {origin.get('Id')} is not the VPC origin")
+    return problems
+
+
 # --------------------------------------------------------------------------------------------------
 # Secrets
-
-
-def _secret_names(container: dict[str, Any]) -> set[str]:
-    return {str(s.get("Name")) for s in container.get("Secrets") or []}
 
 
 @check("SEC-2", "static")
@@ -127,16 +234,16 @@ def secrets_not_plain(repo: Repo) -> list[str]:
         return ["no container definition in the app stack"]
     for container in containers:
         name = container.get("Name", "?")
-        for entry in container.get("Environment") or []:
+        for entry in repo.app.resolve(container.get("Environment")) or []:
             if SECRET_NAME.search(str(entry.get("Name", ""))):
                 problems.append(f"container {name}: {entry.get('Name')} is a plain value")
-        for entry in container.get("Secrets") or []:
+        for entry in repo.app.resolve(container.get("Secrets")) or []:
             source = entry.get("ValueFrom")
             if not (repo.app.refs(source) & secret_resources or ":secretsmanager:" in str(source)):
                 problems.append(
                     f"container {name}: {entry.get('Name')} is not from Secrets Manager"
                 )
-    if not any(COOKIE_SECRET_ENV in _secret_names(c) for c in containers):
+    if not any(COOKIE_SECRET_ENV in _resolved_secrets(repo.app, c) for c in containers):
         problems.append(f"{COOKIE_SECRET_ENV} is not in the task definition's Secrets")
     return problems
 
@@ -146,8 +253,13 @@ def secrets_generated(repo: Repo) -> list[str]:
     problems = []
     for name, secret in repo.app.of_type("AWS::SecretsManager::Secret").items():
         props = repo.app.props(secret)
-        if "SecretString" in props or "GenerateSecretString" not in props:
-            problems.append(f"{name}: needs GenerateSecretString, not a SecretString")
+        value = props.get("SecretString")
+        # A value another resource generates (Cognito's client secret) is as good as generated.
+        copied = isinstance(value, dict) and set(value) == {"Fn::GetAtt"}
+        if "SecretString" in props and not copied:
+            problems.append(f"{name}: a literal SecretString (generate it instead)")
+        elif "SecretString" not in props and "GenerateSecretString" not in props:
+            problems.append(f"{name}: needs GenerateSecretString")
     for template_name, template in (("app", repo.app), ("bootstrap", repo.bootstrap)):
         for name, parameter in (template.body.get("Parameters") or {}).items():
             if SECRET_NAME.search(name) and parameter.get("Default") not in (None, ""):
@@ -284,10 +396,17 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # managed cache polic
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # managed origin request policy
 
 
+def _distributions(repo: Repo) -> dict[str, dict[str, Any]]:
+    distributions = repo.app.of_type("AWS::CloudFront::Distribution")
+    if not distributions:
+        raise Missing("the app stack has no CloudFront distribution")
+    return distributions
+
+
 @check("CACHE-1", "static")
 def cloudfront_no_cache(repo: Repo) -> list[str]:
     problems = []
-    for name, distribution in repo.app.of_type("AWS::CloudFront::Distribution").items():
+    for name, distribution in _distributions(repo).items():
         config = repo.app.props(distribution).get("DistributionConfig") or {}
         behaviors = [config.get("DefaultCacheBehavior") or {}]
         behaviors += config.get("CacheBehaviors") or []
@@ -452,52 +571,45 @@ def tasks_only_from_alb(repo: Repo) -> list[str]:
     return problems
 
 
-def _from_secrets_manager(value: Any) -> bool:
-    return "resolve:secretsmanager:" in json.dumps(value)
+HTTPS_ONLY = ("redirect-to-https", "https-only")
+MODERN_TLS = re.compile(r"TLSv1\.[23]_20\d\d")  # TLSv1.2_2021 and later policies
 
 
-def _is_forbidden(action: Any) -> bool:
-    if not isinstance(action, dict):
-        return False
-    config = action.get("FixedResponseConfig") or {}
-    return action.get("Type") == "fixed-response" and str(config.get("StatusCode")) == "403"
-
-
-def _origin_secret_headers(repo: Repo, distributions: dict[str, dict[str, Any]]) -> set[str]:
-    """Names of the headers CloudFront adds with a value from Secrets Manager."""
-    names = set()
-    for distribution in distributions.values():
-        config = repo.app.props(distribution).get("DistributionConfig") or {}
-        for origin in config.get("Origins") or []:
-            for header in origin.get("OriginCustomHeaders") or []:
-                if _from_secrets_manager(header.get("HeaderValue")):
-                    names.add(str(header.get("HeaderName")).lower())
-    return names
+@check("NET-5", "static")
+def viewers_use_https(repo: Repo) -> list[str]:
+    problems = []
+    for name, distribution in _distributions(repo).items():
+        config = repo.app.resolve(repo.app.props(distribution).get("DistributionConfig")) or {}
+        behaviors = [
+            config.get("DefaultCacheBehavior") or {},
+            *(config.get("CacheBehaviors") or []),
+        ]
+        for behavior in behaviors:
+            policy = behavior.get("ViewerProtocolPolicy")
+            if policy not in HTTPS_ONLY:
+                problems.append(f"{name}: ViewerProtocolPolicy {policy} lets viewers use HTTP")
+        certificate = config.get("ViewerCertificate") or {}
+        if certificate.get("AcmCertificateArn"):
+            version = str(certificate.get("MinimumProtocolVersion"))
+            if not MODERN_TLS.fullmatch(version):
+                problems.append(
+                    f"{name}: MinimumProtocolVersion {version} is older than TLSv1.2_2021"
+                )
+    return problems
 
 
 @check("NET-6", "static")
 def only_cloudfront_reaches_alb(repo: Repo) -> list[str]:
-    distributions = repo.app.of_type("AWS::CloudFront::Distribution")
-    if not distributions:
-        return []  # no CloudFront: the load balancer is the front door (see NET-5)
-    headers = _origin_secret_headers(repo, distributions)
-    if not headers:
-        return ["CloudFront sends no origin header whose value comes from Secrets Manager"]
     problems = []
-    checked = [
-        condition
-        for rule in repo.app.of_type("AWS::ElasticLoadBalancingV2::ListenerRule").values()
-        for condition in repo.app.props(rule).get("Conditions") or []
-        if str((condition.get("HttpHeaderConfig") or {}).get("HttpHeaderName")).lower() in headers
-        and _from_secrets_manager(condition["HttpHeaderConfig"].get("Values"))
-    ]
-    if not checked:
-        problems.append("no listener rule checks CloudFront's secret origin header")
-    for name, listener in repo.app.of_type("AWS::ElasticLoadBalancingV2::Listener").items():
-        actions = repo.app.props(listener).get("DefaultActions") or []
-        possible = [a for action in actions for a in repo.app.values(action)]
-        if not any(_is_forbidden(a) for a in possible):
-            problems.append(f"{name}: with CloudFront on, its default action is not a 403")
+    for name, balancer in _balancers(repo).items():
+        rules = _ingress_of(repo.app, _balancer_groups(repo, balancer))
+        if not rules:
+            problems.append(f"{name}: no ingress rule admits CloudFront")
+        for group, rule in rules:
+            if "SourcePrefixListId" not in rule or {"CidrIp", "CidrIpv6"} & set(rule):
+                problems.append(
+                    f"{group}: ingress from something other than CloudFront's prefix list"
+                )
     return problems
 
 
