@@ -101,3 +101,15 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "LLM_PROVIDER=" in message
     assert "AWS_REGION=" in message
     assert "HISTORY_MAX_MESSAGES=" in message
+
+
+def test_the_daily_token_limit_is_off_unless_set() -> None:
+    assert load_settings({}, credentials_available=no_credentials).daily_token_limit == 0
+    settings = load_settings({"DAILY_TOKEN_LIMIT": "200000"}, credentials_available=no_credentials)
+    assert settings.daily_token_limit == 200_000
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5", "1000000001"])
+def test_a_bad_daily_token_limit_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match="DAILY_TOKEN_LIMIT"):
+        load_settings({"DAILY_TOKEN_LIMIT": value}, credentials_available=no_credentials)
