@@ -41,6 +41,7 @@ METRIC_UNITS = {
     "Turns": "Count",
     "InputTokens": "Count",
     "OutputTokens": "Count",
+    "Tokens": "Count",  # input + output: what the daily token alarm sums
     "TimeToFirstTokenMs": "Milliseconds",
     "Errors": "Count",
 }
@@ -131,6 +132,11 @@ def turn_fields(report: TurnReport, *, now_ms: int | None = None) -> dict[str, A
         "Turns": 1,
         "InputTokens": report.input_tokens,
         "OutputTokens": report.output_tokens,
+        "Tokens": (
+            report.input_tokens + report.output_tokens
+            if report.input_tokens is not None and report.output_tokens is not None
+            else None
+        ),
         "TimeToFirstTokenMs": report.time_to_first_token_ms,
         "Errors": 1 if report.outcome == "error" else 0,
     }
