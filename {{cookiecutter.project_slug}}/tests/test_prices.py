@@ -4,6 +4,7 @@ reply shows its tokens without a cost, never an error."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,19 @@ def test_one_bad_entry_leaves_the_good_ones(tmp_path: Path) -> None:
     path = tmp_path / "prices.json"
     path.write_text(json.dumps({"models": {MODEL: good, "x.y.z": {"input_per_1k": None}}}))
     assert set(load_price_table(path).prices) == {MODEL}
+
+
+def test_the_readme_cost_of_1000_turns_follows_the_price_table() -> None:
+    """README, "What it costs per 1,000 turns": a row per priced model, computed from the table
+    for the turn it assumes (1,500 input and 300 output tokens)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "an average turn of 1,500 input and 300 output tokens" in readme
+    for model, price in load_price_table().prices.items():
+        row = re.search(
+            rf"^\| `{re.escape(model)}` \| ([\d.]+) / ([\d.]+) \| ([\d.]+) \|$", readme, re.M
+        )
+        assert row is not None, f"README has no cost row for {model}"
+        per_million_in, per_million_out, per_thousand_turns = (float(g) for g in row.groups())
+        assert per_million_in == pytest.approx(price.input_per_1k * 1000)
+        assert per_million_out == pytest.approx(price.output_per_1k * 1000)
+        assert per_thousand_turns == round(1000 * price.cost(Usage(1500, 300)), 2)
