@@ -79,6 +79,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    # The AWS SDK narrates every credential lookup and connection at INFO: keep its warnings only.
+    for chatty in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
     setattr(root, _CONFIGURED, True)
 
 
