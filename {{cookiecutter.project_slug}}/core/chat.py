@@ -126,19 +126,11 @@ class ChatTurn:
         try:
             if self._allowance is not None and self.usage is not None:
                 self._allowance.record(self._session_key, self._model_id, self.usage)
-        except (OSError, ValueError):
-            logger.exception("usage of a turn could not be recorded")
-        failure = self.error if not isinstance(self.error, ReplyCutShortError) else None
-        if self.refusal is not None:
-            outcome: telemetry.Outcome = "refused"
-        elif failure is not None:
-            outcome = "error"
-        elif self.error is not None:
-            outcome = "cut_short"
-        elif self.reply is not None and self.reply.incomplete:
-            outcome = "interrupted"
-        else:
-            outcome = "ok"
+        except (OSError, ValueError) as error:
+            # The reason only: an OSError's text names the file, whose path holds the key.
+            reason = error.strerror if isinstance(error, OSError) else str(error)
+            logger.warning("conversation %s: usage not recorded: %s", self._conversation_id, reason)
+        outcome, error_code = self._outcome()
         now = time.monotonic()
         report = telemetry.TurnReport(
             person=telemetry.person_id(self._session_key),
@@ -146,13 +138,7 @@ class ChatTurn:
             model=self._model_id,
             provider=self._provider.name,
             outcome=outcome,
-            error_code=(
-                "DailyTokenLimit"
-                if self.refusal is not None
-                else self.error.code
-                if self.error is not None
-                else None
-            ),
+            error_code=error_code,
             input_tokens=self.usage.input_tokens if self.usage else None,
             output_tokens=self.usage.output_tokens if self.usage else None,
             bedrock_latency_ms=self.usage.latency_ms if self.usage else None,
@@ -161,4 +147,20 @@ class ChatTurn:
             ),
             total_ms=round((now - started) * 1000),
         )
-        telemetry.log_turn(report, failure)
+        telemetry.log_turn(report, self.error if outcome == "error" else None)
+
+    def _outcome(self) -> tuple[telemetry.Outcome, str | None]:
+        """How the turn ended, and the error code the log and the ErrorKind metric carry.
+
+        A reply cut at the length limit is not a Bedrock failure (the model did its job), and
+        neither is a refusal by the allowance (Bedrock was never called).
+        """
+        if self.refusal is not None:
+            return "refused", "DailyTokenLimit"
+        if isinstance(self.error, ReplyCutShortError):
+            return "cut_short", self.error.code
+        if self.error is not None:
+            return "error", self.error.code
+        if self.reply is not None and self.reply.incomplete:
+            return "interrupted", None
+        return "ok", None

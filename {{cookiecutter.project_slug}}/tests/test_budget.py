@@ -149,3 +149,19 @@ def test_two_processes_share_one_allowance_without_losing_a_turn(tmp_path: Path)
     assert limit <= used < limit + 4 * turn_tokens  # at most one turn over, per concurrent runner
     with pytest.raises(BudgetExceededError):
         DailyAllowance(tmp_path, limit).check(key)
+
+
+def test_usage_that_cannot_be_recorded_never_fails_the_turn_or_leaks_the_key(
+    store: SessionStore, session_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    allowance = DailyAllowance(store.root, 0)
+    conversation_id = store.create_conversation(session_key)
+    (store.root / session_key / "usage").write_text("not a folder")
+    provider = ScriptedProvider(["Hi"], usage=Usage(3, 4))
+    turn = ChatTurn(
+        store, session_key, conversation_id, [], "Hello", provider, MODEL, allowance=allowance
+    )
+    assert "".join(turn.stream()) == "Hi"
+    assert store.read_messages(session_key, conversation_id)[-1].usage == Usage(3, 4)
+    assert "usage not recorded" in caplog.text
+    assert session_key not in caplog.text
