@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -540,3 +541,21 @@ def test_live_review_fails_every_live_item_when_the_stack_is_missing(
 )
 def test_token_counts_are_not_mistaken_for_credentials(name: str, secret: bool) -> None:
     assert bool(project.SECRET_NAME.search(name)) is secret
+
+
+def test_a_new_alarm_may_lack_data_for_a_while(
+    aws: None, app_server: HealthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after a deploy an alarm may not have data yet: INSUFFICIENT_DATA counts as a problem
+    only once it has lasted longer than the settling time (ALARM always does)."""
+    factory = Deployment(app_url=app_server.url).create(monkeypatch)
+    name = f"{APP_STACK}-HealthyHostCount"
+    boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+        AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="no data yet"
+    )
+    live_monitoring = importlib.import_module("production_review.live_monitoring")
+    live = review.Live(APP_STACK, BOOTSTRAP_STACK, factory)
+    just_now = datetime.now(UTC)
+    assert live_monitoring.alarms_quiet(live, now=just_now) == []
+    later = just_now + live_monitoring.SETTLING_TIME + timedelta(minutes=1)
+    assert live_monitoring.alarms_quiet(live, now=later) == [f"{name} is INSUFFICIENT_DATA"]
