@@ -171,3 +171,27 @@ def test_the_dashboard_body_is_json_for_every_variation(project: Path) -> None:
     )
     widgets = json.loads(body)["widgets"]
     assert widgets and all(re.fullmatch(r"alarm|metric", w["type"]) for w in widgets)
+
+
+def test_alarms_and_the_task_stop_rule_may_publish_to_the_topic(bake: Baker) -> None:
+    """A topic policy replaces the default one: it must name every publisher, scoped."""
+    evaluator = Evaluator(load(bake() / "infra/app.yaml"), {"ImageUri": IMAGE})
+    resources = evaluator.template["Resources"]
+    (policy,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    document = evaluator.value(policy["Properties"])
+    assert document["Topics"] == ["<AlarmTopic>"]
+    publishers = {
+        s["Principal"]["Service"]: s
+        for s in document["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and s["Action"] == "sns:Publish"
+    }
+    assert set(publishers) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for statement in publishers.values():
+        assert statement["Resource"] == "<AlarmTopic>"
+    cloudwatch = publishers["cloudwatch.amazonaws.com"]["Condition"]
+    assert cloudwatch == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    events = publishers["events.amazonaws.com"]["Condition"]
+    assert events == {"ArnEquals": {"aws:SourceArn": "<TaskStoppedRule.Arn>"}}
+    rule = evaluator.value(resources["TaskStoppedRule"]["Properties"])
+    assert [target["Arn"] for target in rule["Targets"]] == ["<AlarmTopic>"]
+    assert rule["EventPattern"]["detail"]["clusterArn"] == ["<Cluster.Arn>"]

@@ -652,6 +652,21 @@ DEFECTS: list[Defect] = [
         "EventBridge may not publish to the topic",
         app(remove_resources_of_type("AWS::SNS::TopicPolicy")),
     ),
+    (
+        "MON-9",
+        "the topic policy forgets the alarms' publisher",
+        app(
+            lambda b: props(b, "AWS::SNS::TopicPolicy")["PolicyDocument"].update(
+                Statement=[
+                    statement
+                    for statement in props(b, "AWS::SNS::TopicPolicy")["PolicyDocument"][
+                        "Statement"
+                    ]
+                    if "cloudwatch" not in str(statement["Principal"])
+                ]
+            )
+        ),
+    ),
     # Network and security
     ("NET-1", "XSRF protection off", streamlit_config("server", "enableXsrfProtection", "false")),
     (

@@ -81,12 +81,23 @@ def task_stops_notify(repo: Repo) -> list[str]:
     notifying = [arn for arn in targets if repo.app.refs(arn) & topics]
     if not notifying:
         return ["no rule on stopped tasks targets an SNS topic"]
-    policies = repo.app.of_type("AWS::SNS::TopicPolicy").values()
-    allowed = any(
-        "events.amazonaws.com" in json.dumps(repo.app.props(p).get("PolicyDocument"))
-        for p in policies
+    policies = [repo.app.props(p) for p in repo.app.of_type("AWS::SNS::TopicPolicy").values()]
+    problems = []
+    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+        if not any(_allows_publish(policy, service) for policy in policies):
+            problems.append(f"no topic policy lets {service} publish to the alarm topic")
+    return problems
+
+
+def _allows_publish(policy: dict[str, Any], service: str) -> bool:
+    """Whether a topic policy allows ``service`` to ``sns:Publish``."""
+    statements = (policy.get("PolicyDocument") or {}).get("Statement") or []
+    return any(
+        statement.get("Effect") == "Allow"
+        and service in json.dumps(statement.get("Principal"))
+        and "sns:Publish" in json.dumps(statement.get("Action"))
+        for statement in statements
     )
-    return [] if allowed else ["no topic policy lets EventBridge publish to the alarm topic"]
 
 
 @check("COST-6", "static")
