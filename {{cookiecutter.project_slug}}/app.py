@@ -156,16 +156,20 @@ def render_usage(app: App, session_key: str, history: list[Message], turn: ChatT
         replies.append(turn.reply)
     conversation_tokens = sum(m.usage.total_tokens for m in replies if m.usage)
     conversation_cost = app.prices.total((m.usage, m.model) for m in replies)
-    today = app.allowance.records_today(session_key)
-    today_tokens = sum(r.usage.total_tokens for r in today)
-    today_cost = app.prices.total((r.usage, r.model) for r in today)
-    limit = app.allowance.limit
-    allowance = f" of {limit:,}" if limit else ""
     currency = app.prices.currency
     st.caption(
         f"This conversation: {conversation_tokens:,} tokens "
         f"{format_cost(conversation_cost, currency)}".strip()
     )
+    try:
+        today = app.allowance.records_today(session_key)
+    except OSError:
+        st.caption("Today (UTC): usage unavailable")  # core/chat.py logs the cause
+        return
+    today_tokens = sum(r.usage.total_tokens for r in today)
+    today_cost = app.prices.total((r.usage, r.model) for r in today)
+    limit = app.allowance.limit
+    allowance = f" of {limit:,}" if limit else ""
     st.caption(
         f"Today (UTC): {today_tokens:,}{allowance} tokens "
         f"{format_cost(today_cost, currency)}".strip()

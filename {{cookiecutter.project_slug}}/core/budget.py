@@ -103,7 +103,11 @@ class DailyAllowance:
     # --- public API ------------------------------------------------------------------------------
 
     def records_today(self, person: str) -> list[UsageRecord]:
-        """Everything recorded for ``person`` on the current UTC day, oldest first."""
+        """Everything recorded for ``person`` on the current UTC day, oldest first.
+
+        Raises ``OSError`` when the file exists but cannot be read; callers decide what that
+        means (core/chat.py lets the turn go ahead, the page shows no total).
+        """
         path = self._day_file(person, self._clock().date(), create=False)
         with _lock_for(path):
             try:

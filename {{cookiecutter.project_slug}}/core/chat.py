@@ -83,8 +83,7 @@ class ChatTurn:
         started = time.monotonic()
         first_chunk_at: float | None = None
         try:
-            if self._allowance is not None:
-                self._allowance.check(self._session_key)
+            self._check_allowance()
             replies = self._provider.stream_reply(self._history, self._model_id, self._on_usage)
             for chunk in replies:
                 if first_chunk_at is None:
@@ -113,6 +112,24 @@ class ChatTurn:
             )
             self._store.append_messages(self._session_key, self._conversation_id, [self.reply])
             self._meter(started, first_chunk_at)
+
+    def _check_allowance(self) -> None:
+        """Raise ``BudgetExceededError`` when today's allowance is used up.
+
+        If the usage file cannot be read (an EFS error, a damaged folder), the turn goes ahead
+        and the problem is logged: the allowance guards cost, and an outage of its counter must
+        not stop everyone from chatting.
+        """
+        if self._allowance is None:
+            return
+        try:
+            self._allowance.check(self._session_key)
+        except OSError as error:
+            logger.warning(
+                "conversation %s: allowance not checked: %s",
+                self._conversation_id,
+                error.strerror or type(error).__name__,
+            )
 
     def _on_usage(self, usage: Usage) -> None:
         self.usage = usage

@@ -309,3 +309,16 @@ def test_past_the_daily_allowance_the_turn_is_refused_and_the_text_kept(
     assert ("user", "My second question") in transcript(reloaded)
     sidebar = [caption.value for caption in reloaded.sidebar.caption]
     assert any(text.startswith("Today (UTC): ") and " of 10 tokens" in text for text in sidebar)
+
+
+def test_an_unreadable_usage_file_leaves_the_page_working(
+    open_page: Page, browser: FakeBrowser, sessions_dir: Path
+) -> None:
+    key = str(uuid.uuid4())
+    browser.stored = key
+    (sessions_dir / key).mkdir(parents=True)
+    (sessions_dir / key / "usage").write_text("a file where the usage folder belongs")
+    page = send(open_page(), "Still there?")
+    assert transcript(page)[-1][1].startswith("Echo from")
+    sidebar = [caption.value for caption in page.sidebar.caption]
+    assert "Today (UTC): usage unavailable" in sidebar

@@ -151,10 +151,11 @@ def test_two_processes_share_one_allowance_without_losing_a_turn(tmp_path: Path)
         DailyAllowance(tmp_path, limit).check(key)
 
 
-def test_usage_that_cannot_be_recorded_never_fails_the_turn_or_leaks_the_key(
-    store: SessionStore, session_key: str, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("limit", [0, 100])
+def test_usage_that_cannot_be_read_or_recorded_never_fails_the_turn_or_leaks_the_key(
+    store: SessionStore, session_key: str, caplog: pytest.LogCaptureFixture, limit: int
 ) -> None:
-    allowance = DailyAllowance(store.root, 0)
+    allowance = DailyAllowance(store.root, limit)
     conversation_id = store.create_conversation(session_key)
     (store.root / session_key / "usage").write_text("not a folder")
     provider = ScriptedProvider(["Hi"], usage=Usage(3, 4))
@@ -164,4 +165,5 @@ def test_usage_that_cannot_be_recorded_never_fails_the_turn_or_leaks_the_key(
     assert "".join(turn.stream()) == "Hi"
     assert store.read_messages(session_key, conversation_id)[-1].usage == Usage(3, 4)
     assert "usage not recorded" in caplog.text
+    assert ("allowance not checked" in caplog.text) is (limit > 0)
     assert session_key not in caplog.text
