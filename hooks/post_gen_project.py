@@ -28,7 +28,8 @@ Run its checks:
   uv run ruff check . && uv run ruff format --check . && uv run pytest
 
 Ship it to AWS ({aws_region}): create the bootstrap stack {bootstrap_stack} once, copy its
-DeployRoleArn output into the GitHub repository variable AWS_DEPLOY_ROLE_ARN, then push to main.
+DeployRoleArn output into the GitHub repository variable AWS_DEPLOY_ROLE_ARN, replace the
+placeholder AlarmEmail in infra/app-parameters.json with whoever is on call, then push to main.
 README.md, section "Deploy to AWS", has the commands; PRODUCTION_CHECKLIST.md is the review to pass
 before real users arrive.
 """

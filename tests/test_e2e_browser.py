@@ -12,11 +12,13 @@ and the server and nginx log folders are printed and attached to the error.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -31,7 +33,7 @@ from tests.support.chat import (
     send_message,
     server_identity,
 )
-from tests.support.fake_bedrock import FakeBedrock
+from tests.support.fake_bedrock import FakeBedrock, estimate_tokens, request_tokens
 from tests.support.servers import Processes, StreamlitServer, streamlit_env
 
 pytestmark = pytest.mark.slow
@@ -146,12 +148,25 @@ def test_conversation_survives_reload_crash_and_restart(
                 assert text not in client_side
 
 
+def emf_checker(project: Path) -> Callable[[dict[str, Any]], list[str]]:
+    """The baked project's own Embedded Metric Format checker (tests/emf.py)."""
+    spec = importlib.util.spec_from_file_location("baked_emf", project / "tests" / "emf.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.emf_problems
+
+
 def test_bedrock_path_end_to_end(project: Path, processes: Processes, tmp_path: Path) -> None:
+    """One question through the real stack: boto3 streams the fake's frames, the reply and its
+    usage (from the metadata event) are stored and shown with an estimated cost, and the server
+    writes one JSON turn line whose embedded metrics CloudWatch would accept."""
     question = "What is the capital of France?"
     chunks = ["Paris ", "is the ", "capital ", "of France, ", "says the fake Bedrock."]
+    sessions_dir = tmp_path / "sessions"
     with FakeBedrock(reply_chunks=chunks) as fake:
         env = streamlit_env(
-            tmp_path / "sessions",
+            sessions_dir,
             LLM_PROVIDER="bedrock",
             BEDROCK_MODEL_IDS="us.amazon.nova-pro-v1:0,us.amazon.nova-lite-v1:0",
             AWS_ENDPOINT_URL_BEDROCK_RUNTIME=fake.endpoint_url,
@@ -171,9 +186,30 @@ def test_bedrock_path_end_to_end(project: Path, processes: Processes, tmp_path: 
                 open_chat(page, server.url)
                 reply = send_message(page, question)
                 assert "".join(chunks) in reply.text
+                session_key = server_identity(page).session_key
 
         (request,) = fake.recorded()
         assert request.model_id == "us.amazon.nova-pro-v1:0"
         first_turn = request.body["messages"][0]
         assert first_turn["role"] == "user"
         assert first_turn["content"] == [{"text": question}]
+
+    # The usage the fake reported, as the page shows it, the store keeps it and the log counts it.
+    tokens_in, tokens_out = request_tokens(request.body), estimate_tokens("".join(chunks))
+    assert f"{tokens_in:,} tokens in · {tokens_out:,} out · ≈ " in reply.text
+    stored = stored_messages(sessions_dir, session_key)[-1]
+    usage = stored["usage"]
+    assert isinstance(usage, dict)
+    assert (usage["input_tokens"], usage["output_tokens"]) == (tokens_in, tokens_out)
+    assert usage["source"] == "bedrock" and usage["latency_ms"] >= 1
+
+    log = server.log_path.read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    (turn,) = [line for line in lines if line.get("event") == "turn"]
+    assert (turn["outcome"], turn["Model"]) == ("ok", "us.amazon.nova-pro-v1:0")
+    assert (turn["InputTokens"], turn["OutputTokens"]) == (tokens_in, tokens_out)
+    assert turn["BedrockLatencyMs"] == usage["latency_ms"]
+    assert turn["TimeToFirstTokenMs"] <= turn["TotalMs"]
+    assert emf_checker(project)(turn) == []
+    for secret in (question, "Paris", session_key, "fake-secret-access-key"):
+        assert secret not in log, f"the server log carries {secret!r}"

@@ -21,7 +21,9 @@ from tests.support.fake_bedrock import (
     FakeBedrock,
     converse_stream_frames,
     encode_message,
+    estimate_tokens,
     event_frame,
+    request_tokens,
 )
 
 MODEL_ID = "us.amazon.nova-lite-v1:0"
@@ -50,6 +52,10 @@ def test_frames_decode_with_botocore_parser() -> None:
     deltas = [json.loads(m.payload)["delta"]["text"] for m in messages[1:3]]
     assert deltas == ["Hel", "lo"]
     assert json.loads(messages[4].payload) == {"stopReason": "end_turn"}
+    assert json.loads(messages[5].payload) == {
+        "usage": {"inputTokens": 10, "outputTokens": 2, "totalTokens": 12},
+        "metrics": {"latencyMs": 1},
+    }
 
 
 def test_frame_layout_matches_the_specification() -> None:
@@ -108,9 +114,17 @@ def test_boto3_converse_stream_against_the_fake(monkeypatch: pytest.MonkeyPatch)
     assert text == "Bonjour le monde"
     assert events[0] == {"messageStart": {"role": "assistant"}}
     assert {"messageStop": {"stopReason": "end_turn"}} in events
-    assert events[-1]["metadata"]["usage"]["outputTokens"] == 3
-
     (request,) = fake.recorded()
+    usage, metrics = events[-1]["metadata"]["usage"], events[-1]["metadata"]["metrics"]
+    # What boto3 hands the app: Bedrock's usage fields and its latency, counted from the request.
+    assert usage == {
+        "inputTokens": request_tokens(request.body),
+        "outputTokens": estimate_tokens("Bonjour le monde"),
+        "totalTokens": request_tokens(request.body) + estimate_tokens("Bonjour le monde"),
+    }
+    assert usage["inputTokens"] == estimate_tokens("Be brief.Say hello in French") == 7
+    assert isinstance(metrics["latencyMs"], int) and metrics["latencyMs"] >= 1
+
     assert request.model_id == MODEL_ID
     assert request.body["messages"] == [
         {"role": "user", "content": [{"text": "Say hello in French"}]}
@@ -126,7 +140,7 @@ def test_error_in_the_middle_of_the_stream(monkeypatch: pytest.MonkeyPatch) -> N
         assert next(stream) == {"messageStart": {"role": "assistant"}}
         assert next(stream)["contentBlockDelta"]["delta"]["text"] == "partial "
         with pytest.raises(EventStreamError) as raised:
-            next(stream)
+            next(stream)  # and no metadata event: a broken stream reports no usage
     assert raised.value.response["Error"]["Code"] == "modelStreamErrorException"
 
 

@@ -55,6 +55,7 @@ APP_OPTIONS: dict[str, dict[str, str]] = {
         "CustomDomainCertificateArn": CERTIFICATE,
     },
     "private": {"TaskSubnets": "private"},
+    "budget": {"MonthlyBudgetUsd": "100", "AlarmEmail": "ops@example.com"},
     "existing-vpc": {
         "ExistingVpcId": "vpc-0123456789abcdef0",
         "ExistingPublicSubnet1": "subnet-0123456789abcdef0",
@@ -259,6 +260,9 @@ GOOD_AND_BAD: dict[str, tuple[list[str], list[str]]] = {
         ["", "ops@example.com", "first.last+chat@sub.example.co.uk"],
         ["ops", "ops@example", "a b@example.com", "ops@example.com,dev@example.com"],
     ),
+    "DailyTokenLimit": (["0", "200000", "1000000000"], ["-1", "1.5", "1000000001", ""]),
+    "DailyTokenAlarmThreshold": (["1000", "2000000"], ["999", "0", "2.5", ""]),
+    "MonthlyBudgetUsd": (["0", "50", "1000000"], ["-1", "12.5", "1000001", ""]),
     "CloudFrontPriceClass": (["PriceClass_100", "PriceClass_All"], ["PriceClass_50", ""]),
     "CustomDomainName": (
         ["", "chat.example.com", "bot.internal.example.co.uk"],
@@ -396,6 +400,7 @@ def test_image_uri_has_no_default(baked: Baked) -> None:
         ({"ExistingVpcId": "vpc-0123abcd"}, "ExistingPublicSubnet1"),
         ({**APP_OPTIONS["existing-vpc"], "TaskSubnets": "private"}, "ExistingPrivateSubnet1"),
         ({"ExistingPublicSubnet1": "subnet-0123abcd"}, "only together with ExistingVpcId"),
+        ({"MonthlyBudgetUsd": "100", "AlarmEmail": ""}, "set AlarmEmail too"),
     ],
 )
 def test_rules_reject_inconsistent_options(
@@ -691,7 +696,8 @@ def test_secrets_never_travel_as_plain_environment(default_baked: Baked, option:
     _, definition = container(default_baked)
     evaluator = Evaluator(default_baked.app, APP_OPTIONS[option])
     names = [item["Name"] for item in evaluator.value(definition["Environment"])]
-    assert not [n for n in names if re.search("SECRET|PASSWORD|TOKEN|KEY", n)]
+    # DAILY_TOKEN_LIMIT counts model tokens: a limit, not a credential.
+    assert not [n for n in names if re.search("SECRET|PASSWORD|TOKEN(?!_LIMIT$)|KEY", n)]
     assert "resolve:secretsmanager" not in json.dumps(definition["Environment"])
     secrets = {s["Name"]: s["ValueFrom"] for s in evaluator.value(definition["Secrets"])}
     assert secrets.pop("STREAMLIT_SERVER_COOKIE_SECRET") == "<CookieSecret>"
@@ -1022,14 +1028,28 @@ def test_app_roles_carry_the_bootstrap_boundary(baked: Baked) -> None:
                 assert statement["Action"] == "ecr:GetAuthorizationToken", role_name
 
 
+def metric_names(value: Any) -> set[str]:
+    """Every MetricName in a resource's properties (plain alarms and metric math alike)."""
+    if isinstance(value, dict):
+        found = {value["MetricName"]} if isinstance(value.get("MetricName"), str) else set()
+        return found.union(*(metric_names(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(metric_names(v) for v in value))
+    return set()
+
+
 def test_alarms_cover_errors_health_cpu_and_memory(baked: Baked) -> None:
     alarms = resources_of(baked.app, "AWS::CloudWatch::Alarm").values()
-    metrics = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms}
+    metrics = {name: a["Properties"] for a in alarms for name in metric_names(a)}
     assert set(metrics) >= {
         "HTTPCode_Target_5XX_Count",
         "UnHealthyHostCount",
+        "HealthyHostCount",
         "CPUUtilization",
         "MemoryUtilization",
+        "Errors",
+        "Turns",
+        "Tokens",
     }
     for alarm in metrics.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

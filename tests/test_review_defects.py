@@ -276,6 +276,23 @@ def sign_in_open_by_default(project: Path) -> None:
     )
 
 
+def add_alarm_off_the_dashboard(body: dict[str, Any]) -> None:
+    """A new alarm that notifies the topic but was never added to the dashboard."""
+    body["Resources"]["ExtraCpuAlarm"] = {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "Namespace": "AWS/ECS",
+            "MetricName": "CPUUtilization",
+            "Statistic": "Maximum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 99,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+        },
+    }
+
+
 def set_parameter(project: Path, name: str, value: str) -> None:
     """Change a value the deploy passes to the app stack (infra/app-parameters.json)."""
     path = project / "infra/app-parameters.json"
@@ -666,11 +683,58 @@ DEFECTS: list[Defect] = [
         ),
     ),
     (
+        "MON-2",
+        "no alarm on the Bedrock error rate",
+        app(lambda b: remove_resources(alarms_on(b, "'Errors'"))(b)),
+    ),
+    (
+        "MON-2",
+        "no alarm when no target is healthy",
+        app(lambda b: remove_resources(alarms_on(b, "'HealthyHostCount'"))(b)),
+    ),
+    (
         "MON-3",
         "Container Insights off",
         app(
             lambda b: props(b, "AWS::ECS::Cluster").update(
                 {"ClusterSettings": [{"Name": "containerInsights", "Value": "disabled"}]}
+            )
+        ),
+    ),
+    (
+        "MON-7",
+        "no alarm e-mail",
+        lambda project: set_parameter(project, "AlarmEmail", ""),
+    ),
+    (
+        "MON-7",
+        "the e-mail never subscribed",
+        app(remove_resources_of_type("AWS::SNS::Subscription")),
+    ),
+    ("MON-8", "no dashboard", app(remove_resources_of_type("AWS::CloudWatch::Dashboard"))),
+    (
+        "MON-8",
+        "the dashboard forgets an alarm",
+        app(add_alarm_off_the_dashboard),
+    ),
+    ("MON-9", "task stops go unnoticed", app(remove_resources_of_type("AWS::Events::Rule"))),
+    (
+        "MON-9",
+        "EventBridge may not publish to the topic",
+        app(remove_resources_of_type("AWS::SNS::TopicPolicy")),
+    ),
+    (
+        "MON-9",
+        "the topic policy forgets the alarms' publisher",
+        app(
+            lambda b: props(b, "AWS::SNS::TopicPolicy")["PolicyDocument"].update(
+                Statement=[
+                    statement
+                    for statement in props(b, "AWS::SNS::TopicPolicy")["PolicyDocument"][
+                        "Statement"
+                    ]
+                    if "cloudwatch" not in str(statement["Principal"])
+                ]
             )
         ),
     ),
@@ -742,6 +806,18 @@ DEFECTS: list[Defect] = [
         "COST-2",
         "images never expire",
         bootstrap(lambda b: props(b, "AWS::ECR::Repository").pop("LifecyclePolicy")),
+    ),
+    ("COST-6", "no monthly budget", app(remove_resources_of_type("AWS::Budgets::Budget"))),
+    (
+        "COST-6",
+        "the daily allowance is not passed to the task",
+        app(
+            lambda b: container(b).update(
+                Environment=[
+                    e for e in container(b)["Environment"] if e["Name"] != "DAILY_TOKEN_LIMIT"
+                ]
+            )
+        ),
     ),
     (
         "COST-3",

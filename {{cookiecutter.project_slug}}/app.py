@@ -5,6 +5,8 @@ Where things are:
 - conversations on disk (EFS on AWS): core/sessions.py
 - Bedrock and the offline echo model: core/llm.py
 - one question and its streamed answer, stored as they happen: core/chat.py
+- tokens, estimated cost and the daily allowance: core/prices.py, core/budget.py
+- JSON logs and CloudWatch metrics: core/telemetry.py
 - the browser's session key (localStorage): browser_session.py
 - sign-in (AUTH_MODE=oidc) and who is on the page: signin.py, core/identity.py
 
@@ -16,15 +18,18 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 
 import streamlit as st
 
 import browser_session
 import signin
-from core import llm
+from core import llm, telemetry
+from core.budget import DailyAllowance
 from core.chat import ChatTurn
 from core.config import PROJECT_NAME, ConfigError, Settings, load_settings
 from core.messages import Message
+from core.prices import PriceTable, format_cost, load_price_table
 from core.sessions import ConversationSummary, CorruptConversationError, SessionStore
 
 # st.session_state keys (UI state only).
@@ -34,14 +39,33 @@ NOTICE = "notice"  # a message for the next run, e.g. after a delete
 MODEL = "model_id"  # the model picker's value
 
 
-@st.cache_resource(show_spinner=False)
-def load_app() -> tuple[Settings, SessionStore, llm.Provider]:
-    """Settings, store and provider, built once per process and shared by every browser session.
+@dataclass(frozen=True)
+class App:
+    """What every browser session of this process shares."""
 
-    A ``ConfigError`` is not cached: it is raised again on the next run, after the fix.
+    settings: Settings
+    store: SessionStore
+    provider: llm.Provider
+    allowance: DailyAllowance
+    prices: PriceTable
+
+
+@st.cache_resource(show_spinner=False)
+def load_app() -> App:
+    """Settings, store, provider, allowance and prices, built once per process.
+
+    Logging is configured here too, once per process, before anything logs. A ``ConfigError`` is
+    not cached: it is raised again on the next run, after the fix.
     """
+    telemetry.configure_logging()
     settings = load_settings()
-    return settings, SessionStore(settings.sessions_dir), llm.make_provider(settings)
+    return App(
+        settings=settings,
+        store=SessionStore(settings.sessions_dir),
+        provider=llm.make_provider(settings),
+        allowance=DailyAllowance(settings.sessions_dir, settings.daily_token_limit),
+        prices=load_price_table(),
+    )
 
 
 # --- UI state changes (button callbacks: they run before the next script run) ------------------
@@ -90,15 +114,31 @@ def choose_open_conversation(conversations: list[ConversationSummary]) -> str | 
     return newest
 
 
-def render_message(message: Message) -> None:
+def render_message(message: Message, prices: PriceTable) -> None:
     with st.chat_message(message.role):
         if message.content:
             st.markdown(message.content)
-        render_outcome(message)
+        render_outcome(message, prices)
 
 
-def render_outcome(message: Message) -> None:
-    """Below an assistant reply: which model wrote it, and why it is missing or incomplete."""
+def describe_usage(message: Message, prices: PriceTable) -> str:
+    """``"812 tokens in · 95 out · ≈ 0.0001 USD"``; estimates say so and have no cost."""
+    usage = message.usage
+    if usage is None:
+        return ""
+    if usage.source == "estimate":
+        return f"≈ {usage.input_tokens:,} tokens in · {usage.output_tokens:,} out (estimated)"
+    cost = format_cost(prices.cost(usage, message.model), prices.currency)
+    return " · ".join(
+        part
+        for part in (f"{usage.input_tokens:,} tokens in", f"{usage.output_tokens:,} out", cost)
+        if part
+    )
+
+
+def render_outcome(message: Message, prices: PriceTable) -> None:
+    """Below an assistant reply: which model wrote it, what it cost, why it is missing or
+    incomplete."""
     if message.role != "assistant":
         return
     if message.incomplete and not message.content:
@@ -107,6 +147,35 @@ def render_outcome(message: Message) -> None:
         st.warning(f"Incomplete reply: the text above is what arrived. {message.error or ''}")
     if message.model:
         st.caption(message.model)
+    if usage := describe_usage(message, prices):
+        st.caption(usage)
+
+
+def render_usage(app: App, session_key: str, history: list[Message], turn: ChatTurn | None) -> None:
+    """Sidebar lines: tokens and estimated cost of the open conversation and of today."""
+    replies = [m for m in history if m.role == "assistant"]
+    if turn is not None and turn.reply is not None:
+        replies.append(turn.reply)
+    conversation_tokens = sum(m.usage.total_tokens for m in replies if m.usage)
+    conversation_cost = app.prices.total((m.usage, m.model) for m in replies)
+    currency = app.prices.currency
+    st.caption(
+        f"This conversation: {conversation_tokens:,} tokens "
+        f"{format_cost(conversation_cost, currency)}".strip()
+    )
+    try:
+        today = app.allowance.records_today(session_key)
+    except OSError:
+        st.caption("Today (UTC): usage unavailable")  # core/chat.py logs the cause
+        return
+    today_tokens = sum(r.usage.total_tokens for r in today)
+    today_cost = app.prices.total((r.usage, r.model) for r in today)
+    limit = app.allowance.limit
+    allowance = f" of {limit:,}" if limit else ""
+    st.caption(
+        f"Today (UTC): {today_tokens:,}{allowance} tokens "
+        f"{format_cost(today_cost, currency)}".strip()
+    )
 
 
 def render_conversation_list(
@@ -178,10 +247,11 @@ def main() -> None:
     # First: a visitor who may not use the app stops here, before the store or the sidebar.
     signed_in = signin.gate(PROJECT_NAME)
     try:
-        settings, store, provider = load_app()
+        app = load_app()
     except ConfigError as error:
         st.error(f"The app is misconfigured and cannot start.\n\n{error}")
         st.stop()
+    settings, store, provider = app.settings, app.store, app.provider
 
     session_key = store_key(signed_in)
     open_id = choose_open_conversation(store.list_conversations(session_key))
@@ -215,14 +285,24 @@ def main() -> None:
             open_id = None
             st.session_state[OPEN] = None
     for message in history:
-        render_message(message)
+        render_message(message, app.prices)
 
+    turn: ChatTurn | None = None
     if prompt := st.chat_input("Your message"):
         if open_id is None:
             open_id = store.create_conversation(session_key)
             st.session_state[OPEN] = open_id
-        turn = ChatTurn(store, session_key, open_id, history, prompt, provider, model_id)
-        render_message(turn.user_message)
+        turn = ChatTurn(
+            store,
+            session_key,
+            open_id,
+            history,
+            prompt,
+            provider,
+            model_id,
+            allowance=app.allowance,
+        )
+        render_message(turn.user_message, app.prices)
         with st.chat_message("assistant"):
             stream = turn.stream()
             try:
@@ -230,10 +310,11 @@ def main() -> None:
             finally:
                 stream.close()  # if Streamlit stopped reading, this stores the partial reply
             if turn.reply is not None:
-                render_outcome(turn.reply)
+                render_outcome(turn.reply, app.prices)
 
     # Rendered last so a conversation started or renamed by this run is already listed.
     with st.sidebar:
+        render_usage(app, session_key, history, turn)
         render_conversation_list(store, session_key, store.list_conversations(session_key), open_id)
         render_server_info(session_key, signed_in)
 

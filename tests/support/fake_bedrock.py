@@ -15,13 +15,21 @@ The wire format is ``application/vnd.amazon.eventstream``: a sequence of binary 
 
 with the headers ``:event-type``, ``:content-type`` and ``:message-type`` (``event``, or
 ``exception`` for an error in the middle of the stream).
+
+A completed reply ends, as Bedrock's do, with a ``metadata`` event: ``usage`` (input, output and
+total tokens) and ``metrics.latencyMs``. The fake has no tokenizer, so it counts about four
+characters a token (``estimate_tokens``) of the text it was sent (system prompt and messages)
+and of the reply, and reports the milliseconds it really spent answering; tests recompute the
+same counts from the recorded request.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Mapping, Sequence
@@ -77,17 +85,32 @@ def exception_frame(exception_type: str, message: str) -> bytes:
     return encode_message(headers, json.dumps({"message": message}).encode("utf-8"))
 
 
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: the rule of thumb the fake uses in place of a tokenizer."""
+    return math.ceil(len(text) / 4)
+
+
+def request_tokens(body: Mapping[str, Any]) -> int:
+    """Input tokens of a ConverseStream request body: its system prompt and message texts."""
+    blocks = [*body.get("system", []), *(c for m in body.get("messages", []) for c in m["content"])]
+    return estimate_tokens("".join(block.get("text", "") for block in blocks))
+
+
 def converse_stream_frames(
     chunks: Sequence[str],
     *,
     stop_reason: str = "end_turn",
     fail_after: int | None = None,
     failure: tuple[str, str] = ("modelStreamErrorException", "The model stopped unexpectedly."),
+    input_tokens: int = 10,
+    latency_ms: int = 1,
 ) -> list[bytes]:
     """The frames of one streamed assistant reply made of ``chunks`` of text.
 
     With ``fail_after=n`` the stream breaks after ``n`` text deltas with ``failure`` (exception
-    type, message), the way a throttled or failing model breaks a reply that has already begun.
+    type, message), the way a throttled or failing model breaks a reply that has already begun;
+    such a stream has no metadata event. A completed one reports ``input_tokens``, the reply's
+    estimated output tokens and ``latency_ms``.
     """
     frames = [event_frame("messageStart", {"role": "assistant"})]
     for index, chunk in enumerate(chunks):
@@ -98,7 +121,7 @@ def converse_stream_frames(
         )
     if fail_after is not None and fail_after >= len(chunks):
         return [*frames, exception_frame(*failure)]
-    output_tokens = sum(len(chunk.split()) for chunk in chunks)
+    output_tokens = estimate_tokens("".join(chunks))
     frames += [
         event_frame("contentBlockStop", {"contentBlockIndex": 0}),
         event_frame("messageStop", {"stopReason": stop_reason}),
@@ -106,11 +129,11 @@ def converse_stream_frames(
             "metadata",
             {
                 "usage": {
-                    "inputTokens": 10,
+                    "inputTokens": input_tokens,
                     "outputTokens": output_tokens,
-                    "totalTokens": 10 + output_tokens,
+                    "totalTokens": input_tokens + output_tokens,
                 },
-                "metrics": {"latencyMs": 1},
+                "metrics": {"latencyMs": latency_ms},
             },
         ),
     ]
@@ -207,6 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Stay quiet: pytest shows the test's own output, and requests are recorded anyway."""
 
     def do_POST(self) -> None:
+        received = time.monotonic()
         fake = self.server.fake
         length = int(self.headers.get("Content-Length", "0"))
         raw_body = self.rfile.read(length)
@@ -233,7 +257,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         self.end_headers()
         # One HTTP chunk per frame, flushed at once, so the client really receives a stream.
-        for frame in converse_stream_frames(fake.reply_chunks, fail_after=fake.fail_after):
+        frames = converse_stream_frames(
+            fake.reply_chunks,
+            fail_after=fake.fail_after,
+            input_tokens=request_tokens(body),
+            latency_ms=max(1, round((time.monotonic() - received) * 1000)),
+        )
+        for frame in frames:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")

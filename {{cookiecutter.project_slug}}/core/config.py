@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 # generated Python fragile. Edit that file to rename the app or change the defaults.
 _PROJECT = json.loads(Path(__file__).with_name("project.json").read_text(encoding="utf-8"))
 PROJECT_NAME: str = _PROJECT["project_name"]
+# Names the CloudWatch metric namespace (core/telemetry.py) that infra/app.yaml's alarms read.
+PROJECT_SLUG: str = _PROJECT["project_slug"]
 DEFAULT_AWS_REGION: str = _PROJECT["aws_region"]
 DEFAULT_MODEL_IDS: str = _PROJECT["bedrock_model_id"]
 DEFAULT_SYSTEM_PROMPT = (
@@ -66,6 +68,7 @@ ENVIRONMENT_VARIABLES = (
     "SYSTEM_PROMPT",
     "HISTORY_MAX_MESSAGES",
     *AUTH_ENVIRONMENT_VARIABLES,
+    "DAILY_TOKEN_LIMIT",
 )
 
 # Model ids are inference profile ids (us.amazon.nova-lite-v1:0), foundation model ids, or ARNs of
@@ -92,6 +95,8 @@ class Settings:
     aws_region: str
     system_prompt: str
     history_max_messages: int
+    # Tokens (input + output) one person may use per UTC day; 0 means no limit.
+    daily_token_limit: int = 0
 
     @property
     def default_model_id(self) -> str:
@@ -291,6 +296,19 @@ def load_settings(
                 "(how many recent messages the model sees)"
             )
 
+    raw_limit = get("DAILY_TOKEN_LIMIT")
+    daily_token_limit = 0
+    if raw_limit is not None:
+        try:
+            daily_token_limit = int(raw_limit)
+        except ValueError:
+            daily_token_limit = -1
+        if not 0 <= daily_token_limit <= 1_000_000_000:
+            problems.append(
+                f"DAILY_TOKEN_LIMIT={raw_limit!r}: expected a whole number of tokens per person "
+                "and UTC day, from 0 (no limit) to 1000000000"
+            )
+
     provider, provider_notice = _choose_provider(get("LLM_PROVIDER"), credentials_available)
     if provider is None:
         problems.append(
@@ -309,6 +327,7 @@ def load_settings(
         aws_region=aws_region,
         system_prompt=get("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
         history_max_messages=history_max_messages,
+        daily_token_limit=daily_token_limit,
     )
 
 

@@ -1,6 +1,8 @@
 """Model providers: Amazon Bedrock (ConverseStream) and an offline echo model.
 
-Both implement ``Provider``: take the stored conversation, yield the reply as text chunks. Every
+Both implement ``Provider``: take the stored conversation, yield the reply as text chunks, and
+report the tokens the call consumed through a callback (Bedrock's ``metadata`` event, or the echo
+model's marked estimate). Every
 failure comes out as a ``ProviderError`` whose ``user_message`` is written for the person in front
 of the page (what happened, what to do), so the UI shows it as is and core/chat.py can keep a
 partial reply. Nothing here imports Streamlit.
@@ -8,11 +10,15 @@ partial reply. Nothing here imports Streamlit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from core.config import Settings
-from core.messages import Message
+from core.messages import Message, Usage
+
+# Called at most once per reply with what the call consumed (see ``Provider.stream_reply``).
+UsageCallback = Callable[[Usage], None]
 
 # botocore retries throttling and transient errors before the stream starts. "adaptive" adds a
 # client-side rate limiter on top of exponential backoff, which suits many users sharing one task.
@@ -50,10 +56,17 @@ class Provider(Protocol):
 
     name: str
 
-    def stream_reply(self, history: Sequence[Message], model_id: str) -> Iterator[str]:
+    def stream_reply(
+        self,
+        history: Sequence[Message],
+        model_id: str,
+        on_usage: UsageCallback | None = None,
+    ) -> Iterator[str]:
         """Yield the reply to ``history`` (which ends with the new user message) chunk by chunk.
 
         Raises ``ProviderError`` before or between chunks; chunks already yielded stay valid.
+        ``on_usage`` is called once when the provider learns what the call consumed (for Bedrock,
+        at the end of the stream; a stream that breaks early reports nothing).
         """
         ...
 
@@ -65,16 +78,32 @@ class EchoProvider:
     """An offline stand-in for Bedrock: no account, no network, the same reply every time.
 
     It streams word by word so the UI, the store and the tests exercise the real streaming path.
+    Its usage is an honest estimate, marked ``source="estimate"``: about four characters a token
+    for the history it was shown and the reply it wrote. No price applies (nothing is billed), but
+    the tokens count towards the daily allowance, so the budget can be tried without an account.
     """
 
     name = "echo"
 
-    def stream_reply(self, history: Sequence[Message], model_id: str) -> Iterator[str]:
+    def stream_reply(
+        self,
+        history: Sequence[Message],
+        model_id: str,
+        on_usage: UsageCallback | None = None,
+    ) -> Iterator[str]:
         last_user = next((m.content for m in reversed(history) if m.role == "user"), "")
         reply = f"Echo from {model_id}: {last_user}"
         words = reply.split(" ")
         for index, word in enumerate(words):
             yield word if index == len(words) - 1 else word + " "
+        if on_usage is not None:
+            shown = sum(estimate_tokens(m.content) for m in history)
+            on_usage(Usage(shown, estimate_tokens(reply), latency_ms=None, source="estimate"))
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (four characters a token, the usual rule of thumb for English)."""
+    return math.ceil(len(text) / 4)
 
 
 # --- Bedrock ----------------------------------------------------------------------------------
@@ -135,7 +164,12 @@ class BedrockProvider:
         self._system_prompt = system_prompt
         self._history_max_messages = history_max_messages
 
-    def stream_reply(self, history: Sequence[Message], model_id: str) -> Iterator[str]:
+    def stream_reply(
+        self,
+        history: Sequence[Message],
+        model_id: str,
+        on_usage: UsageCallback | None = None,
+    ) -> Iterator[str]:
         from botocore.exceptions import BotoCoreError, ClientError, EventStreamError
 
         messages = to_bedrock_messages(history, self._history_max_messages)
@@ -148,19 +182,25 @@ class BedrockProvider:
                 system=[{"text": self._system_prompt}],
                 inferenceConfig={"maxTokens": MAX_REPLY_TOKENS},
             )
+            cut_short = False
             for event in response["stream"]:
                 text = _text_of(event)
                 if text:
                     yield text
                 stop = event.get("messageStop")
                 if stop and stop.get("stopReason") == "max_tokens":
-                    # Raised, not appended to the text: the reply is kept and marked incomplete,
-                    # so a truncated answer is never sent back to the model as a finished one.
-                    raise ReplyCutShortError(
-                        f"The reply reached the length limit ({MAX_REPLY_TOKENS} tokens) and "
-                        "was cut short. Ask for a shorter answer, or to continue from there.",
-                        code="max_tokens",
-                    )
+                    cut_short = True  # raised after the stream: the metadata event comes last
+                usage = _usage_of(event)
+                if usage is not None and on_usage is not None:
+                    on_usage(usage)
+            if cut_short:
+                # Raised, not appended to the text: the reply is kept and marked incomplete,
+                # so a truncated answer is never sent back to the model as a finished one.
+                raise ReplyCutShortError(
+                    f"The reply reached the length limit ({MAX_REPLY_TOKENS} tokens) and "
+                    "was cut short. Ask for a shorter answer, or to continue from there.",
+                    code="max_tokens",
+                )
         # EventStreamError is a ClientError raised while reading the stream: catch it first.
         except EventStreamError as error:
             raise self._translate(error, model_id) from error
@@ -230,6 +270,20 @@ def _text_of(event: dict[str, Any]) -> str:
     delta = event.get("contentBlockDelta", {}).get("delta", {})
     text = delta.get("text")
     return text if isinstance(text, str) else ""
+
+
+def _usage_of(event: dict[str, Any]) -> Usage | None:
+    """The usage of a ``metadata`` event (``usage.inputTokens``/``outputTokens``,
+    ``metrics.latencyMs``), or None for any other event or a malformed one."""
+    metadata = event.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    usage, metrics = metadata.get("usage") or {}, metadata.get("metrics") or {}
+    tokens_in, tokens_out = usage.get("inputTokens"), usage.get("outputTokens")
+    if type(tokens_in) is not int or type(tokens_out) is not int or min(tokens_in, tokens_out) < 0:
+        return None
+    latency = metrics.get("latencyMs")
+    return Usage(tokens_in, tokens_out, latency if type(latency) is int else None, "bedrock")
 
 
 def make_provider(settings: Settings) -> Provider:

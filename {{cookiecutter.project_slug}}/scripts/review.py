@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 # Importing the check modules registers their checks.
-from production_review import static_files, static_stacks  # noqa: F401
+from production_review import (  # noqa: F401
+    live_monitoring,
+    static_files,
+    static_monitoring,
+    static_stacks,
+)
 from production_review.checklist import parse_checklist, pr_template
 from production_review.live import Live
 from production_review.project import (

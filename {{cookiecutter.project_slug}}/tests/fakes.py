@@ -6,8 +6,10 @@ event dictionaries boto3 yields for ConverseStream, and the browser's localStora
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from core.messages import Usage
 
 
 class FakeBrowser:
@@ -60,18 +62,29 @@ class FakeBedrockClient:
 class ScriptedProvider:
     """A provider that yields fixed chunks, then optionally fails: the chat turn's view of a model.
 
-    ``seen`` keeps the history each call received, to check what the model was shown.
+    ``seen`` keeps the history each call received, to check what the model was shown; ``usage``
+    is reported after the chunks, as Bedrock's metadata event comes last.
     """
 
     name = "scripted"
 
-    def __init__(self, chunks: Iterable[str] = (), error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        chunks: Iterable[str] = (),
+        error: Exception | None = None,
+        usage: Usage | None = None,
+    ) -> None:
         self.chunks = list(chunks)
         self.error = error
+        self.usage = usage
         self.seen: list[list[Any]] = []
 
-    def stream_reply(self, history: Any, model_id: str) -> Iterator[str]:
+    def stream_reply(
+        self, history: Any, model_id: str, on_usage: Callable[[Usage], None] | None = None
+    ) -> Iterator[str]:
         self.seen.append(list(history))
         yield from self.chunks
+        if self.usage is not None and on_usage is not None:
+            on_usage(self.usage)
         if self.error is not None:
             raise self.error

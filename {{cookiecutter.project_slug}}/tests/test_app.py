@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 import browser_session
 from core import llm
 from core.llm import AccessDeniedError, ThrottledError
+from core.messages import Usage
 from tests.fakes import FakeBrowser, ScriptedProvider
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -259,3 +260,65 @@ def test_the_real_local_storage_wrapper_reads_and_writes_the_key(sessions_dir: P
     minted = session_shown(fresh)
     assert minted != key
     assert fresh.session_state["storage_init"][browser_session.STORAGE_ITEM] == minted
+
+
+def captions(page: AppTest) -> list[str]:
+    return [caption.value for caption in page.main.caption]
+
+
+def test_each_reply_shows_its_tokens_and_cost_and_the_sidebar_adds_them_up(
+    open_page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    priced = ScriptedProvider(["Paris."], usage=Usage(1000, 1000, latency_ms=300))
+    monkeypatch.setattr(llm, "make_provider", lambda settings: priced)
+    page = send(open_page(), "Capital of France?")
+    # Nova Lite's table price: 1,000 tokens in and out cost 0.00006 + 0.00024 USD.
+    assert "1,000 tokens in · 1,000 out · ≈ 0.0003 USD" in captions(page)
+    sidebar = [caption.value for caption in page.sidebar.caption]
+    assert "This conversation: 2,000 tokens ≈ 0.0003 USD" in sidebar
+    assert "Today (UTC): 2,000 tokens ≈ 0.0003 USD" in sidebar
+    reloaded = open_page()
+    assert "1,000 tokens in · 1,000 out · ≈ 0.0003 USD" in captions(reloaded)
+
+
+def test_a_model_without_a_price_shows_tokens_without_cost(
+    open_page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BEDROCK_MODEL_IDS", "eu.example.unpriced-v1:0")
+    unpriced = ScriptedProvider(["Hi."], usage=Usage(10, 5))
+    monkeypatch.setattr(llm, "make_provider", lambda settings: unpriced)
+    page = send(open_page(), "Hello")
+    assert "10 tokens in · 5 out" in captions(page)
+    assert not any("USD" in text for text in captions(page))
+
+
+def test_the_echo_model_shows_estimated_tokens(open_page: Page) -> None:
+    page = send(open_page(), "Hello there")
+    assert any(text.endswith("(estimated)") for text in captions(page))
+
+
+def test_past_the_daily_allowance_the_turn_is_refused_and_the_text_kept(
+    open_page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAILY_TOKEN_LIMIT", "10")
+    page = send(open_page(), "A first question that spends the allowance")
+    page = send(page, "My second question")
+    assert "resets at midnight UTC" in page.error[0].value
+    assert transcript(page)[-2:] == [("user", "My second question"), ("assistant", "")]
+    reloaded = open_page()
+    assert ("user", "My second question") in transcript(reloaded)
+    sidebar = [caption.value for caption in reloaded.sidebar.caption]
+    assert any(text.startswith("Today (UTC): ") and " of 10 tokens" in text for text in sidebar)
+
+
+def test_an_unreadable_usage_file_leaves_the_page_working(
+    open_page: Page, browser: FakeBrowser, sessions_dir: Path
+) -> None:
+    key = str(uuid.uuid4())
+    browser.stored = key
+    (sessions_dir / key).mkdir(parents=True)
+    (sessions_dir / key / "usage").write_text("a file where the usage folder belongs")
+    page = send(open_page(), "Still there?")
+    assert transcript(page)[-1][1].startswith("Echo from")
+    sidebar = [caption.value for caption in page.sidebar.caption]
+    assert "Today (UTC): usage unavailable" in sidebar

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.chat import INTERRUPTED, ChatTurn, title_from
 from core.llm import AccessDeniedError, ProviderError, to_bedrock_messages
-from core.messages import Message
+from core.messages import Message, Usage
 from core.sessions import SessionStore
 from tests.fakes import ScriptedProvider
 
@@ -117,3 +117,24 @@ def test_titles_are_one_short_line() -> None:
     long = title_from("x" * 200)
     assert len(long) == 48
     assert long.endswith("…")
+
+
+def test_the_reply_keeps_the_usage_the_provider_reported(
+    store: SessionStore, session_key: str
+) -> None:
+    usage = Usage(812, 95, latency_ms=640)
+    conversation_id, turn = start(store, session_key, ScriptedProvider(["Hi"], usage=usage))
+    list(turn.stream())
+    question, reply = store.read_messages(session_key, conversation_id)
+    assert question.usage is None
+    assert reply.usage == usage == turn.usage
+
+
+def test_messages_stored_before_usage_existed_read_as_before() -> None:
+    old = {"role": "assistant", "content": "Hi", "created_at": "2026-01-01T00:00:00.000+00:00"}
+    assert Message.from_dict(old).usage is None
+    assert "usage" not in Message.from_dict(old).to_dict()  # and are written back unchanged
+    damaged = {**old, "usage": {"input_tokens": "many", "output_tokens": 1, "source": "bedrock"}}
+    assert Message.from_dict(damaged).usage is None  # a bad counter never hides the message
+    stored = Message("assistant", "Hi", usage=Usage(3, 4, 5)).to_dict()
+    assert Message.from_dict(stored).usage == Usage(3, 4, 5)

@@ -211,3 +211,13 @@ def test_plain_http_is_accepted_for_loopback_providers_only(url: str) -> None:
         }
     )
     assert auth.server_metadata_url == url
+def test_the_daily_token_limit_is_off_unless_set() -> None:
+    assert load_settings({}, credentials_available=no_credentials).daily_token_limit == 0
+    settings = load_settings({"DAILY_TOKEN_LIMIT": "200000"}, credentials_available=no_credentials)
+    assert settings.daily_token_limit == 200_000
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5", "1000000001"])
+def test_a_bad_daily_token_limit_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match="DAILY_TOKEN_LIMIT"):
+        load_settings({"DAILY_TOKEN_LIMIT": value}, credentials_available=no_credentials)

@@ -16,11 +16,12 @@ from core.llm import (
     ProviderError,
     ReplyCutShortError,
     ThrottledError,
+    estimate_tokens,
     make_bedrock_client,
     make_provider,
     to_bedrock_messages,
 )
-from core.messages import Message
+from core.messages import Message, Usage
 from tests.fakes import FakeBedrockClient, text_event
 
 MODEL = "us.amazon.nova-lite-v1:0"
@@ -205,3 +206,46 @@ def test_settings_choose_the_provider() -> None:
     echo = make_provider(load_settings({"LLM_PROVIDER": "echo"}))
     bedrock_provider = make_provider(load_settings({"LLM_PROVIDER": "bedrock"}))
     assert (echo.name, bedrock_provider.name) == ("echo", "bedrock")
+
+
+# --- Usage --------------------------------------------------------------------------------------
+
+
+def metadata_event(tokens_in: int, tokens_out: int, latency_ms: int) -> dict[str, Any]:
+    usage = {"inputTokens": tokens_in, "outputTokens": tokens_out}
+    return {"metadata": {"usage": usage, "metrics": {"latencyMs": latency_ms}}}
+
+
+def test_bedrock_reports_the_usage_of_the_metadata_event() -> None:
+    events = [text_event("Hi"), {"messageStop": {"stopReason": "end_turn"}}]
+    client = FakeBedrockClient([*events, metadata_event(812, 95, 640)])
+    reported: list[Usage] = []
+    assert list(bedrock(client).stream_reply([user("hi")], MODEL, reported.append)) == ["Hi"]
+    assert reported == [Usage(812, 95, latency_ms=640, source="bedrock")]
+
+
+def test_a_reply_cut_at_the_length_limit_still_reports_its_usage() -> None:
+    stop = {"messageStop": {"stopReason": "max_tokens"}}
+    client = FakeBedrockClient([text_event("Long"), stop, metadata_event(10, 2048, 9000)])
+    reported: list[Usage] = []
+    with pytest.raises(ReplyCutShortError):
+        list(bedrock(client).stream_reply([user("hi")], MODEL, reported.append))
+    assert [u.output_tokens for u in reported] == [2048]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{}, {"usage": {"inputTokens": "5", "outputTokens": 1}}, {"usage": {"inputTokens": -1}}],
+)
+def test_malformed_metadata_reports_nothing(metadata: dict[str, Any]) -> None:
+    client = FakeBedrockClient([text_event("Hi"), {"metadata": metadata}])
+    reported: list[Usage] = []
+    list(bedrock(client).stream_reply([user("hi")], MODEL, reported.append))
+    assert reported == []
+
+
+def test_the_echo_model_reports_an_estimate_marked_as_such() -> None:
+    reported: list[Usage] = []
+    reply = "".join(EchoProvider().stream_reply([user("12345678")], MODEL, reported.append))
+    (usage,) = reported
+    assert usage == Usage(2, estimate_tokens(reply), latency_ms=None, source="estimate")

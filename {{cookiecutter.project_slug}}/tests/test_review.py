@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
+
+from core.telemetry import METRIC_NAMESPACE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -298,6 +301,23 @@ class CloudFormationWithStatus:
         return getattr(self.moto, name)
 
 
+@dataclass
+class SnsWithPendingSubscriptions:
+    """moto's SNS client, whose e-mail subscriptions are confirmed at once, showing them as
+    AWS does until someone clicks the confirmation link."""
+
+    moto: Any
+
+    def list_subscriptions_by_topic(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.moto.list_subscriptions_by_topic(**kwargs)
+        for subscription in response["Subscriptions"]:
+            subscription["SubscriptionArn"] = "PendingConfirmation"
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.moto, name)
+
+
 OUTPUTS_TEMPLATE = """
 Parameters:
   AppUrl: {Type: String}
@@ -326,6 +346,9 @@ Resources:
 ALARM_METRICS = (
     ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
     ("AWS/ApplicationELB", "UnHealthyHostCount"),
+    ("AWS/ApplicationELB", "HealthyHostCount"),
+    (METRIC_NAMESPACE, "Errors"),
+    (METRIC_NAMESPACE, "Tokens"),
     ("AWS/ECS", "CPUUtilization"),
     ("AWS/ECS", "MemoryUtilization"),
 )
@@ -349,6 +372,8 @@ class Deployment:
     cookie_secret_from_secrets_manager: bool = True
     bootstrap_stack: bool = True
     stack_status: str | None = None
+    alarm_subscription: str | None = "confirmed"  # or "pending", or None for no subscriber
+    firing_alarm: str | None = None  # the metric of an alarm left in ALARM
 
     def create(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
         """Create the resources in moto; return the client factory the review should use."""
@@ -409,6 +434,9 @@ class Deployment:
         )
         outputs = cfn.describe_stacks(StackName=APP_STACK)["Stacks"][0]["Outputs"]
         topic = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "AlarmTopicArn")
+        sns = boto3.client("sns", region_name=REGION)
+        if self.alarm_subscription is not None:
+            sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="on-call@example.org")
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         for namespace, metric in self.alarm_metrics:
             cloudwatch.put_metric_alarm(
@@ -422,6 +450,10 @@ class Deployment:
                 ComparisonOperator="GreaterThanThreshold",
                 AlarmActions=[topic],
             )
+        if self.firing_alarm is not None:
+            cloudwatch.set_alarm_state(
+                AlarmName=f"{APP_STACK}-{self.firing_alarm}", StateValue="ALARM", StateReason="test"
+            )
         wrapped_ecs = EcsWithDeploymentConfiguration(
             ecs, {"deploymentCircuitBreaker": self.circuit_breaker}
         )
@@ -431,6 +463,8 @@ class Deployment:
                 return wrapped_ecs
             if service == "cloudformation" and self.stack_status:
                 return CloudFormationWithStatus(cfn, self.stack_status)
+            if service == "sns" and self.alarm_subscription == "pending":
+                return SnsWithPendingSubscriptions(sns)
             return boto3.client(service, region_name=REGION)
 
         return factory
@@ -482,7 +516,15 @@ BROKEN: dict[str, tuple[dict[str, Any], str, str]] = {
     "efs unencrypted": ({"encrypted": False}, "STA-6", "not encrypted"),
     "efs without backups": ({"backups": False}, "STA-6", "backup policy"),
     "no alarms": ({"alarm_metrics": ()}, "MON-4", "no alarm"),
-    "no memory alarm": ({"alarm_metrics": ALARM_METRICS[:3]}, "MON-4", "memory"),
+    "no memory alarm": ({"alarm_metrics": ALARM_METRICS[:-1]}, "MON-4", "memory"),
+    "no Bedrock error alarm": (
+        {"alarm_metrics": tuple(m for m in ALARM_METRICS if m[1] != "Errors")},
+        "MON-4",
+        "Bedrock errors",
+    ),
+    "nobody subscribed": ({"alarm_subscription": None}, "MON-10", "no subscriber"),
+    "subscription unconfirmed": ({"alarm_subscription": "pending"}, "MON-10", "pending"),
+    "an alarm firing": ({"firing_alarm": "HealthyHostCount"}, "MON-11", "is ALARM"),
     "circuit breaker off": ({"circuit_breaker": {"enable": False}}, "DEP-12", "circuit breaker"),
     "rollback off": (
         {"circuit_breaker": {"enable": True, "rollback": False}},
@@ -541,3 +583,37 @@ def test_live_review_fails_every_live_item_when_the_stack_is_missing(
     assert code == 1
     for item_id in LIVE_IDS:
         assert result_line(output, item_id).startswith(f"| FAIL | {item_id} |")
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("API_TOKEN", True),
+        ("AWS_SESSION_TOKEN", True),
+        ("GITHUB_TOKEN", True),
+        ("TokenSecret", True),
+        ("DAILY_TOKEN_LIMIT", False),
+        ("DailyTokenLimit", False),
+        ("DailyTokenAlarmThreshold", False),
+    ],
+)
+def test_token_counts_are_not_mistaken_for_credentials(name: str, secret: bool) -> None:
+    assert bool(project.SECRET_NAME.search(name)) is secret
+
+
+def test_a_new_alarm_may_lack_data_for_a_while(
+    aws: None, app_server: HealthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after a deploy an alarm may not have data yet: INSUFFICIENT_DATA counts as a problem
+    only once it has lasted longer than the settling time (ALARM always does)."""
+    factory = Deployment(app_url=app_server.url).create(monkeypatch)
+    name = f"{APP_STACK}-HealthyHostCount"
+    boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+        AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="no data yet"
+    )
+    live_monitoring = importlib.import_module("production_review.live_monitoring")
+    live = review.Live(APP_STACK, BOOTSTRAP_STACK, factory)
+    just_now = datetime.now(UTC)
+    assert live_monitoring.alarms_quiet(live, now=just_now) == []
+    later = just_now + live_monitoring.SETTLING_TIME + timedelta(minutes=1)
+    assert live_monitoring.alarms_quiet(live, now=later) == [f"{name} is INSUFFICIENT_DATA"]

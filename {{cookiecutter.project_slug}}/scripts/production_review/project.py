@@ -16,7 +16,9 @@ BOOTSTRAP_TEMPLATE = "infra/bootstrap.yaml"
 HEALTH_PATH = "/_stcore/health"
 COOKIE_SECRET_ENV = "STREAMLIT_SERVER_COOKIE_SECRET"  # noqa: S105 (a variable name, not a secret)
 
-# Names of environment values and parameters that must never carry a plain value.
+# Names of environment values and parameters that must never carry a plain value. Counts of model
+# tokens (DAILY_TOKEN_LIMIT, DailyTokenAlarmThreshold) are limits, not credentials.
 SECRET_NAME = re.compile(
-    r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_?KEY|API_?KEY|ACCESS_?KEY", re.IGNORECASE
+    r"SECRET|PASSWORD|PASSWD|TOKEN(?!S?_?(LIMIT|ALARM))|CREDENTIAL|PRIVATE_?KEY|API_?KEY|ACCESS_?KEY",
+    re.IGNORECASE,
 )

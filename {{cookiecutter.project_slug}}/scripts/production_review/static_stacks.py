@@ -483,8 +483,12 @@ def log_retention(repo: Repo) -> list[str]:
 ALARM_METRICS = {
     "target 5xx": ("HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"),
     "unhealthy hosts": ("UnHealthyHostCount",),
+    "no healthy target": ("HealthyHostCount",),
     "CPU": ("CPUUtilization", "CpuUtilized"),
     "memory": ("MemoryUtilization", "MemoryUtilized"),
+    # Metrics the app writes into its log lines (core/telemetry.py, Embedded Metric Format).
+    "Bedrock errors": ("Errors",),
+    "daily tokens": ("Tokens",),
 }
 
 

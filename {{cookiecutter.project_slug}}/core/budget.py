@@ -1,0 +1,221 @@
+"""Per-person daily token allowance, shared by every task through the sessions file system.
+
+Each person (the store key: today the browser's session key, a signed-in person's owner id once
+sign-in exists; validated by the store's own rule) has one usage file per UTC day::
+
+    <SESSIONS_DIR>/<key>/usage/<YYYY-MM-DD>.jsonl
+    {"at":"<ISO 8601>","model":"us.amazon.nova-lite-v1:0","input_tokens":812,"output_tokens":95,
+     "source":"bedrock"}
+
+It lives beside the person's conversations, so erasing a person's folder erases their usage too.
+A new day is a new file: the allowance resets at midnight UTC without anybody rewriting anything.
+
+Concurrency follows core/sessions.py (read its docstring for the why): a writer holds an exclusive
+``fcntl`` lock on the file (EFS implements POSIX locks across hosts), appends one line with
+``pwrite`` at the size it read under that lock, ``fsync``\\s and unlocks; an in-process lock guards
+every open and close of a file, because closing any descriptor drops the process's POSIX locks.
+Readers take no file lock and count only complete lines that parse, so a line torn by a crash is
+skipped (and the next writer starts on a fresh line rather than gluing onto it).
+
+Enforcement is checked before Bedrock is called, against what is already recorded. The tokens of a
+reply are only known when it ends, so turns that start at the same moment may overshoot the
+allowance by one reply each; the turn after that is refused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from core.messages import Usage, utc_now
+from core.sessions import is_valid_session_key
+
+logger = logging.getLogger(__name__)
+
+USAGE_DIR = "usage"
+_READ_LIMIT = 16 * 1024 * 1024  # a day of one person is kilobytes; refuse to slurp a huge file
+_LOCKS = tuple(threading.Lock() for _ in range(16))
+
+
+def utc_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class BudgetExceededError(Exception):
+    """The person has used today's allowance; ``user_message`` says how much and when it resets."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One reply's usage as kept in the usage file."""
+
+    model: str
+    usage: Usage
+
+
+def next_reset(now: datetime) -> datetime:
+    """The next midnight UTC after ``now``."""
+    return datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def describe_wait(now: datetime) -> str:
+    """``"in 3 h 12 min"``: how long until the reset, rounded up to the minute."""
+    minutes = max(1, -(-int((next_reset(now) - now).total_seconds()) // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"in {hours} h {minutes} min" if hours else f"in {minutes} min"
+
+
+class DailyAllowance:
+    """Counts each person's tokens per UTC day and refuses turns beyond ``limit`` (0 = no limit).
+
+    ``is_valid_key`` is the store's key rule (``core.sessions.is_valid_session_key``): a person's
+    usage folder is named by the key, so the same rule keeps it inside ``root``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        limit: int,
+        *,
+        clock: Callable[[], datetime] = utc_clock,
+        is_valid_key: Callable[[object], bool] = is_valid_session_key,
+    ) -> None:
+        if limit < 0:
+            raise ValueError("the daily token limit cannot be negative")
+        self.root = Path(root).resolve()
+        self.limit = limit
+        self._clock = clock
+        self._is_valid_key = is_valid_key
+
+    # --- public API ------------------------------------------------------------------------------
+
+    def records_today(self, person: str) -> list[UsageRecord]:
+        """Everything recorded for ``person`` on the current UTC day, oldest first.
+
+        Raises ``OSError`` when the file exists but cannot be read; callers decide what that
+        means (core/chat.py lets the turn go ahead, the page shows no total).
+        """
+        path = self._day_file(person, self._clock().date(), create=False)
+        with _lock_for(path):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except FileNotFoundError:
+                return []
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError("a usage file is not a regular file")
+                data = os.pread(fd, _READ_LIMIT, 0)
+            finally:
+                os.close(fd)
+        return [r for line in data.split(b"\n")[:-1] if (r := _parse(line)) is not None]
+
+    def used_today(self, person: str) -> int:
+        return sum(r.usage.total_tokens for r in self.records_today(person))
+
+    def check(self, person: str) -> None:
+        """Raise ``BudgetExceededError`` when ``person`` may not start another turn today."""
+        if self.limit == 0:
+            return
+        used = self.used_today(person)
+        if used >= self.limit:
+            now = self._clock()
+            raise BudgetExceededError(
+                f"You have used today's allowance of {self.limit:,} tokens ({used:,} used). It "
+                f"resets at midnight UTC ({describe_wait(now)}). Your message is kept in this "
+                "conversation: send it again after the reset."
+            )
+
+    def record(self, person: str, model: str, usage: Usage) -> None:
+        """Append one reply's usage to today's file (always, even with no limit: the page shows
+        today's total from it)."""
+        line = json.dumps(
+            {
+                "at": utc_now(),
+                "model": model,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "source": usage.source,
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
+        path = self._day_file(person, self._clock().date(), create=True)
+        with _locked_for_append(path) as fd:
+            size = os.fstat(fd).st_size
+            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            data = (b"\n" if torn else b"") + line + b"\n"
+            view = memoryview(data)
+            offset = size
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
+            os.fsync(fd)
+
+    # --- paths -----------------------------------------------------------------------------------
+
+    def _day_file(self, person: str, day: date, *, create: bool) -> Path:
+        if not self._is_valid_key(person):
+            # The key is not echoed: it is a bearer secret and may be attacker-controlled.
+            raise ValueError("a person's usage is addressed by a valid store key")
+        folder = self.root / person / USAGE_DIR
+        if create:
+            for directory in (folder.parent, folder):
+                with suppress(FileExistsError):
+                    directory.mkdir(mode=0o700)
+        # Every name below the root is validated or constant, so the path resolves to itself
+        # unless something in it is a symlink: refused, never followed.
+        if folder.exists() and folder.resolve() != folder:
+            raise ValueError("a usage folder leads through a symlink")
+        return folder / f"{day.isoformat()}.jsonl"
+
+
+def _parse(line: bytes) -> UsageRecord | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None  # a line torn by a crash: skipped
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+        return None
+    usage = Usage.from_dict({**data, "latency_ms": None})
+    return None if usage is None else UsageRecord(data["model"], usage)
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    return _LOCKS[hash(str(path)) % len(_LOCKS)]
+
+
+@contextmanager
+def _locked_for_append(path: Path) -> Iterator[int]:
+    """An open descriptor of ``path`` holding the exclusive cross-host lock."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    with _lock_for(path):
+        fd = os.open(path, flags, 0o600)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError("a usage file is not a regular file")
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # also releases the lock
+
+
+__all__ = [
+    "USAGE_DIR",
+    "BudgetExceededError",
+    "DailyAllowance",
+    "UsageRecord",
+    "describe_wait",
+    "next_reset",
+]
