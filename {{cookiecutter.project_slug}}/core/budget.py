@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from core.messages import Usage, utc_now
-from core.sessions import is_valid_session_key
+from core.sessions import is_store_key
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def describe_wait(now: datetime) -> str:
 class DailyAllowance:
     """Counts each person's tokens per UTC day and refuses turns beyond ``limit`` (0 = no limit).
 
-    ``is_valid_key`` is the store's key rule (``core.sessions.is_valid_session_key``): a person's
+    ``is_valid_key`` is the store's key rule (``core.sessions.is_store_key``): a person's
     usage folder is named by the key, so the same rule keeps it inside ``root``.
     """
 
@@ -91,7 +91,7 @@ class DailyAllowance:
         limit: int,
         *,
         clock: Callable[[], datetime] = utc_clock,
-        is_valid_key: Callable[[object], bool] = is_valid_session_key,
+        is_valid_key: Callable[[object], bool] = is_store_key,
     ) -> None:
         if limit < 0:
             raise ValueError("the daily token limit cannot be negative")

@@ -106,6 +106,7 @@ __all__ = [
     "CorruptConversationError",
     "SessionStore",
     "UnsafePathError",
+    "is_store_key",
     "is_valid_session_key",
     "new_conversation_id",
     "new_session_key",
@@ -186,10 +187,17 @@ def new_conversation_id() -> str:
     return str(uuid.uuid4())
 
 
+def is_store_key(raw: object) -> bool:
+    """Whether ``raw`` names a folder under the root: a browser's canonical uuid4 or a signed-in
+    person's owner id. Every per-person file under the root (core/budget.py's usage files too)
+    follows this one rule."""
+    return type(raw) is str and bool(_OWNER_ID.fullmatch(raw) or _UUID4.fullmatch(raw))
+
+
 def _require_store_key(raw: object) -> str:
     """A store key: a browser's canonical uuid4, or a signed-in person's owner id (64 lowercase
     hex characters, see core/identity.py). Both are a single safe path component."""
-    if type(raw) is str and (_OWNER_ID.fullmatch(raw) or _UUID4.fullmatch(raw)):
+    if isinstance(raw, str) and is_store_key(raw):
         return raw
     # The value itself is not echoed: it is attacker-controlled and would end up in logs.
     raise ValueError(

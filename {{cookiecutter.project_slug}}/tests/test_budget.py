@@ -13,6 +13,7 @@ import pytest
 
 from core.budget import BudgetExceededError, DailyAllowance, describe_wait, next_reset
 from core.chat import ChatTurn
+from core.identity import owner_id_for
 from core.messages import Usage
 from core.sessions import SessionStore, new_session_key
 from tests.fakes import ScriptedProvider
@@ -75,6 +76,17 @@ def test_a_line_torn_by_a_crash_is_skipped_and_not_glued_onto(session_key: str) 
     allowance.record(session_key, MODEL, Usage(5, 5))
     assert allowance.used_today(session_key) == 30
     assert oct(day_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_signed_in_person_has_an_allowance_of_their_own(session_key: str, tmp_path: Path) -> None:
+    """Signed in, the store key is the person's owner id (core/identity.py), not a browser key."""
+    person = owner_id_for("https://login.example.com", "alice")
+    allowance = DailyAllowance(tmp_path, 10)
+    allowance.record(person, MODEL, Usage(6, 4))
+    with pytest.raises(BudgetExceededError):
+        allowance.check(person)
+    allowance.check(session_key)  # an anonymous browser counts separately: does not raise
+    assert (tmp_path / person / "usage").is_dir()
 
 
 @pytest.mark.parametrize("key", ["../etc", "", "A" * 36, "not-a-key"])
