@@ -211,6 +211,8 @@ def test_plain_http_is_accepted_for_loopback_providers_only(url: str) -> None:
         }
     )
     assert auth.server_metadata_url == url
+
+
 def test_the_daily_token_limit_is_off_unless_set() -> None:
     assert load_settings({}, credentials_available=no_credentials).daily_token_limit == 0
     settings = load_settings({"DAILY_TOKEN_LIMIT": "200000"}, credentials_available=no_credentials)
