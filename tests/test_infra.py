@@ -655,6 +655,63 @@ def test_service_starts_after_whatever_routes_to_it(default_baked: Baked, option
     assert routes & dependencies, (routes, dependencies)
 
 
+def dependencies(evaluator: Evaluator, resources: dict[str, Any], name: str) -> set[str]:
+    """Every resource ``name`` waits for under these parameters: DependsOn, and Ref/GetAtt/Sub in
+    its Properties and Metadata (CloudFormation orders by both), followed transitively."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        spec = resources[pending.pop()]
+        evaluated = json.dumps(
+            evaluator.value({k: spec.get(k) for k in ("Properties", "Metadata")})
+        )
+        direct = set(as_list(spec.get("DependsOn", []))) | set(re.findall(r"<(\w+)[.>]", evaluated))
+        for dependency in direct - found:
+            if dependency in resources and evaluator.exists(dependency):
+                found.add(dependency)
+                pending.append(dependency)
+    return found
+
+
+@pytest.mark.parametrize("option", sorted(APP_OPTIONS))
+def test_load_balancer_waits_for_the_internet_gateway(default_baked: Baked, option: str) -> None:
+    """Issue 9, item 1. CloudFormation's DependsOn page ("When a DependsOn attribute is
+    required"): a public load balancer in a new VPC fails ("VPC has no internet gateway") unless
+    it waits for the gateway attachment; its subnets must also route to the gateway."""
+    evaluator = Evaluator(default_baked.app, {"ImageUri": IMAGE, **APP_OPTIONS[option]})
+    resources = default_baked.app["Resources"]
+    waits_for = dependencies(evaluator, resources, "LoadBalancer")
+    if evaluator.exists("GatewayAttachment"):
+        expected = {"GatewayAttachment", "PublicDefaultRoute"}
+        expected |= {"PublicSubnet1Routes", "PublicSubnet2Routes"}
+        assert expected <= waits_for, waits_for
+
+
+@pytest.mark.parametrize("option", sorted(APP_OPTIONS))
+def test_service_waits_for_the_route_its_tasks_pull_through(
+    default_baked: Baked, option: str
+) -> None:
+    """Issue 9, item 7. A task pulls its image from ECR at start: through the internet gateway
+    (public subnets) or the NAT gateway (private subnets), so the routes must exist first."""
+    evaluator = Evaluator(default_baked.app, {"ImageUri": IMAGE, **APP_OPTIONS[option]})
+    resources = default_baked.app["Resources"]
+    waits_for = dependencies(evaluator, resources, "Service")
+    needed = {
+        name
+        for name in resources
+        if evaluator.exists(name)
+        and resources[name]["Type"]
+        in {
+            "AWS::EC2::Route",
+            "AWS::EC2::SubnetRouteTableAssociation",
+            "AWS::EC2::VPCGatewayAttachment",
+        }
+    }
+    if evaluator.exists("NatGateway"):
+        assert "PrivateDefaultRoute" in needed
+    assert needed <= waits_for, needed - waits_for
+
+
 def bedrock_statements(baked: Baked, overrides: dict[str, str]) -> list[dict[str, Any]]:
     evaluator = Evaluator(baked.app, overrides)
     return [
