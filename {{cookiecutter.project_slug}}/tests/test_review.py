@@ -154,9 +154,10 @@ def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pattern", "scoped"),
     [
-        ("repo:{repo}:ref:refs/heads/main", True),
+        ("repo:{repo}:ref:refs/heads/main", False),
         ("repo:{repo}:environment:production", True),
-        ("repo:{owner}@*/{name}@*:ref:refs/heads/main", True),
+        ("repo:{owner}@*/{name}@*:ref:refs/heads/main", False),
+        ("repo:{owner}@*/{name}@*:environment:production", True),
         ("repo:{owner}@123/{name}@456:environment:production", True),
         ("repo:{repo}:*", False),
         ("repo:{repo}:ref:refs/heads/*", False),
