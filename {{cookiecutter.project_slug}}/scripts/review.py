@@ -43,7 +43,11 @@ def boto3_clients(region: str) -> Callable[[str], Any]:
     return lambda service: session.client(service)
 
 
-def main(argv: list[str] | None = None, client_factory: Callable[[str], Any] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    client_factory: Callable[[str], Any] | None = None,
+    page_opener: Callable[[str], Any] | None = None,
+) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--static", action="store_true", help="check the repository only")
     parser.add_argument("--app-stack", default=DEFAULT_APP_STACK)
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None, client_factory: Callable[[str], Any] | N
     if not args.static:
         factory = client_factory or boto3_clients(args.region)
         live = Live(args.app_stack, args.bootstrap_stack, factory)
+        if page_opener is not None:
+            live.page_opener = page_opener
         stacks = f"{args.bootstrap_stack}, {args.app_stack} in {args.region}"
         heading = f"static and live (stacks {stacks})"
     outcomes = review(items, Repo(args.root.resolve()), live)
