@@ -3,6 +3,7 @@
     uv run python scripts/review.py --static     # the repository only (CI, laptops)
     uv run python scripts/review.py              # the repository and the deployed stacks (boto3)
     uv run python scripts/review.py --pr-template > .github/pull_request_template.md
+    uv run python scripts/review.py --preflight  # before the first deploy: what would stop it
 
 The checklist is the source of truth: the review reads its items (id, title, and whether it is
 checked statically, live or not at all) and runs the one check function registered for each
@@ -26,6 +27,7 @@ from typing import Any
 from production_review import static_files, static_stacks  # noqa: F401
 from production_review.checklist import parse_checklist, pr_template
 from production_review.live import Live
+from production_review.preflight import preflight
 from production_review.project import (
     CHECKLIST,
     DEFAULT_APP_STACK,
@@ -57,7 +59,22 @@ def main(
     parser.add_argument(
         "--pr-template", action="store_true", help="print .github/pull_request_template.md"
     )
+    parser.add_argument(
+        "--preflight",
+        action="store_true",
+        help="before the first deploy: ask AWS (your credentials) what would stop it",
+    )
     args = parser.parse_args(argv)
+
+    if args.preflight:
+        findings = preflight(
+            client_factory or boto3_clients(args.region), args.root, args.bootstrap_stack
+        )
+        for finding in findings:
+            print(finding)
+        problems = sum(f.kind == "problem" for f in findings)
+        print(f"preflight ({args.region}): {problems} problem(s)")
+        return 1 if problems else 0
 
     items = parse_checklist((args.root / CHECKLIST).read_text(encoding="utf-8"))
     if args.pr_template:
