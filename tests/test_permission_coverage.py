@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import cfnlint
+import yaml
 
 from tests.cfn_eval import Evaluator, load
 from tests.iam_eval import Request, allowed_by_role, as_list
@@ -394,3 +395,105 @@ def test_execution_role_deletes_only_what_the_app_stack_created(default_project:
         assert allowed_by_role(identity, boundary, own), action
         assert not allowed_by_role(identity, boundary, other), action
         assert not allowed_by_role(identity, boundary, untagged), action
+
+
+# --------------------------------------------------------------------------------------------------
+# Deploy role: the AWS calls of the deploy workflow
+
+# What the workflow's actions and compound commands call, by AWS's and the actions' docs:
+# `aws cloudformation deploy` creates a change set, waits for it, executes it and waits for the
+# stack; the ECR login action gets a token; build-push-action pushes layers and the manifest.
+EXPANDED_CALLS: dict[str, list[str]] = {
+    "aws cloudformation deploy": [
+        "cloudformation:DescribeStacks",
+        "cloudformation:GetTemplateSummary",
+        "cloudformation:CreateChangeSet",
+        "cloudformation:DescribeChangeSet",
+        "cloudformation:ExecuteChangeSet",
+        "cloudformation:DescribeStackEvents",
+        "iam:PassRole",
+    ],
+    "aws-actions/amazon-ecr-login": ["ecr:GetAuthorizationToken"],
+    "docker/build-push-action": [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:InitiateLayerUpload",
+        "ecr:PutImage",
+        "ecr:UploadLayerPart",
+    ],
+}
+# boto3 client names of the review that differ from their IAM service prefix.
+IAM_PREFIX = {"efs": "elasticfilesystem"}
+
+
+def camel(command: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[-_]", command))
+
+
+def workflow_calls(project: Path) -> set[tuple[str, str]]:
+    """(IAM action, which stack or "") for every AWS call of the deploy job and its review."""
+    workflow = yaml.safe_load((project / ".github/workflows/deploy.yml").read_text())
+    calls: set[tuple[str, str]] = set()
+    for step in workflow["jobs"]["deploy"]["steps"]:
+        uses = str(step.get("uses", "")).split("@")[0]
+        calls |= {(action, "app") for action in EXPANDED_CALLS.get(uses, [])}
+        script = " ".join(str(step.get("run", "")).replace("\\\n", " ").split())
+        for service, command, rest in re.findall(
+            r"\baws ([a-z0-9-]+) ([a-z0-9-]+)([^;|)]*)", script
+        ):
+            stack = "bootstrap" if "$BOOTSTRAP_STACK" in rest else "app"
+            expanded = EXPANDED_CALLS.get(f"aws {service} {command}")
+            actions = expanded or [f"{service}:{camel(command)}"]
+            calls |= {(action, stack) for action in actions}
+    assert "scripts/review.py" in yaml.safe_dump(workflow)  # the live review runs as this role
+    live = (project / "scripts/production_review/live.py").read_text()
+    # `efs = live.client("efs")`, then `efs.describe_file_systems(...)`.
+    clients = dict(re.findall(r"(\w+) = live\.client\(\"([a-z-]+)\"\)$", live, re.MULTILINE))
+    found = re.findall(r"client\(\"([a-z-]+)\"\)\.(?:get_paginator\(\")?(\w+)", live)
+    found += [
+        (clients[var], method)
+        for var, method in re.findall(r"\b(\w+)\.(\w+)\(", live)
+        if var in clients
+    ]
+    for service, method in found:
+        calls.add((f"{IAM_PREFIX.get(service, service)}:{camel(method)}", "app"))
+    return calls
+
+
+def deploy_call_arn(action: str, stack: str, slug: str) -> str:
+    app = f"{slug}-app"
+    if action.startswith("cloudformation:"):
+        if stack == "bootstrap":
+            return "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/0000"  # AWS::StackId
+        return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{app}/1a2b3c"
+    if action.startswith("ecr:") and action != "ecr:GetAuthorizationToken":
+        return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{slug}"
+    if action == "ecs:DescribeServices":
+        return f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{app}/{app}-Service-1ABC"
+    if action == "secretsmanager:DescribeSecret":
+        return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{app}/cookie-AbCdEf"
+    if action == "iam:PassRole":
+        return "<CloudFormationExecutionRole.Arn>"
+    return "*"  # Describe calls that take no resource-level permissions
+
+
+def test_deploy_role_allows_every_call_of_the_deploy_workflow(default_project: Path) -> None:
+    bootstrap = load(default_project / "infra" / "bootstrap.yaml")
+    identity, boundary = role_policies(bootstrap, "DeployRole", "")
+    context = {
+        "cloudformation:RoleArn": "<CloudFormationExecutionRole.Arn>",
+        "iam:PassedToService": "cloudformation.amazonaws.com",
+    }
+    calls = workflow_calls(default_project)
+    missing = [
+        f"{action} on {arn}"
+        for action, stack in sorted(calls)
+        for arn in [deploy_call_arn(action, stack, default_project.name)]
+        if not allowed_by_role(identity, boundary, Request(action, arn, context))
+    ]
+    print(f"checked {len(calls)} deploy workflow calls against the deploy role, 0 exceptions")
+    assert {"cloudformation:CreateChangeSet", "ecr:PutImage", "ecs:DescribeServices"} <= {
+        action for action, _ in calls
+    }
+    assert not missing, "the deploy role lacks:\n" + "\n".join(missing)
