@@ -68,7 +68,13 @@ ARN_OF_TYPE: dict[str, str] = {
         "arn:aws:application-autoscaling:{r}:{a}:scalable-target/0ec1a2b3c4d5e6f7a8b9"
     ),
     "AWS::CloudFront::Distribution": "arn:aws:cloudfront::{a}:distribution/E1ABCDEF234567",
+    "AWS::CloudFront::VpcOrigin": "arn:aws:cloudfront::{a}:vpcorigin/vo_0123456789abcdef",
     "AWS::CloudWatch::Alarm": "arn:aws:cloudwatch:{r}:{a}:alarm:{s}-CpuAlarm-1ABC",
+    "AWS::Cognito::UserPool": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
+    "AWS::Cognito::UserPoolClient": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
+    "AWS::Cognito::UserPoolDomain": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
+    "AWS::Cognito::UserPoolGroup": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
+    "AWS::Cognito::UserPoolUser": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
     "AWS::EC2::EIP": "arn:aws:ec2:{r}:{a}:elastic-ip/eipalloc-0123456789abcdef0",
     "AWS::EC2::InternetGateway": "arn:aws:ec2:{r}:{a}:internet-gateway/igw-0123456789abcdef0",
     "AWS::EC2::NatGateway": "arn:aws:ec2:{r}:{a}:natgateway/nat-0123456789abcdef0",
@@ -312,7 +318,9 @@ def execution_role_gaps(project: Path) -> tuple[list[str], int, set[str], set[tu
     app = load(project / "infra" / "app.yaml")
     bootstrap = load(project / "infra" / "bootstrap.yaml")
     stack = bootstrap["Outputs"]["AppStackName"]["Value"]
-    load_balancer = app["Resources"]["LoadBalancer"]["Properties"]["Name"]
+    load_balancer = Evaluator(app, {"ImageUri": IMAGE}).value(
+        app["Resources"]["LoadBalancer"]["Properties"]["Name"]
+    )
     boundary_arn = app_boundary_arn(app)
     identity, boundary = role_policies(bootstrap, "CloudFormationExecutionRole", boundary_arn)
     types = {spec["Type"] for spec in app["Resources"].values()}
@@ -353,6 +361,9 @@ def test_execution_role_allows_every_handler_permission(default_project: Path) -
         f"checked {checked} handler permissions across {len(types)} resource types, "
         f"{len(used)} exceptions"
     )
+    role = load(default_project / "infra" / "bootstrap.yaml")["Resources"]
+    boundary = role["CloudFormationExecutionRole"]["Properties"].get("PermissionsBoundary")
+    print(f"execution role permissions boundary: {'checked too' if boundary else 'none set'}")
     for resource_type, action in sorted(used):
         print(f"  exception {resource_type} {action}: {EXCEPTIONS[(resource_type, action)]}")
     assert not missing, "the execution role lacks:\n" + "\n".join(sorted(set(missing)))
