@@ -7,6 +7,7 @@ also proves that cookiecutter removes the half-made project when the hook fails.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.bakery import TEMPLATE_ROOT, Baker
+from tests.cfn_eval import load
 
 # (answer overrides, the start of the one error line each bad answer must produce)
 BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
@@ -174,3 +176,32 @@ def test_post_generation_hook_prints_next_steps(tmp_path: Path) -> None:
     assert "cd next-steps-bot" in result.stdout
     assert "uv run streamlit run app.py" in result.stdout
     assert "next-steps-bot-bootstrap" in result.stdout
+
+
+# CreateLoadBalancer (Elastic Load Balancing API reference), Name: at most 32 characters, only
+# alphanumerics and hyphens, no hyphen first or last, and it "must not begin with internal-".
+LOAD_BALANCER_NAME = re.compile(r"^(?!internal-)[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
+
+
+@pytest.mark.parametrize("slug", ["company-chat", "internal-chat", "internal", "a" * 24])
+def test_load_balancer_name_is_one_aws_accepts(bake: Baker, slug: str) -> None:
+    """Issue 9, item 3: a slug such as "internal-chat" (slugified from "Internal Chat") used to
+    name the load balancer "internal-chat-app", which CreateLoadBalancer rejects. The internal
+    load balancer is "lb-<app stack>" for every slug, and the execution role's load balancer ARNs
+    name exactly that."""
+    project = bake(project_slug=slug)
+    app = load(project / "infra" / "app.yaml")
+    bootstrap = load(project / "infra" / "bootstrap.yaml")
+    stack = f"{slug}-app"
+    name = app["Resources"]["LoadBalancer"]["Properties"]["Name"].replace("${AWS::StackName}", stack)
+    assert name == f"lb-{stack}"
+    assert LOAD_BALANCER_NAME.match(name), name
+    (statement,) = [
+        s
+        for s in bootstrap["Resources"]["CloudFormationExecutionRole"]["Properties"]["Policies"][0][
+            "PolicyDocument"
+        ]["Statement"]
+        if s.get("Sid") == "LoadBalancer"
+    ]
+    scoped = [r for r in statement["Resource"] if "/app/" in r]
+    assert scoped and all(f"/app/{name}/*" in r for r in scoped), scoped

@@ -326,6 +326,7 @@ GOOD_AND_BAD: dict[str, tuple[list[str], list[str]]] = {
     "ExistingPrivateSubnet1": (["", "subnet-0123abcd"], ["subnet-0123abcd "]),
     "ExistingPrivateSubnet2": (["", "subnet-0123abcd"], ["subnet-0123ABCD"]),
     "CreateGitHubOidcProvider": (["true", "false"], ["no", ""]),
+    "CreateEcrRepository": (["true", "false"], ["no", ""]),
     "ImagesToKeep": (["5", "30", "1000"], ["4", "1001"]),
 }
 
@@ -939,6 +940,63 @@ def test_service_starts_after_whatever_routes_to_it(default_baked: Baked, option
     assert routes & dependencies, (routes, dependencies)
 
 
+def dependencies(evaluator: Evaluator, resources: dict[str, Any], name: str) -> set[str]:
+    """Every resource ``name`` waits for under these parameters: DependsOn, and Ref/GetAtt/Sub in
+    its Properties and Metadata (CloudFormation orders by both), followed transitively."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        spec = resources[pending.pop()]
+        evaluated = json.dumps(
+            evaluator.value({k: spec.get(k) for k in ("Properties", "Metadata")})
+        )
+        direct = set(as_list(spec.get("DependsOn", []))) | set(re.findall(r"<(\w+)[.>]", evaluated))
+        for dependency in direct - found:
+            if dependency in resources and evaluator.exists(dependency):
+                found.add(dependency)
+                pending.append(dependency)
+    return found
+
+
+@pytest.mark.parametrize("option", sorted(APP_OPTIONS))
+def test_load_balancer_waits_for_the_internet_gateway(default_baked: Baked, option: str) -> None:
+    """Issue 9, item 1. CloudFormation's DependsOn page ("When a DependsOn attribute is
+    required"): a public load balancer in a new VPC fails ("VPC has no internet gateway") unless
+    it waits for the gateway attachment; its subnets must also route to the gateway."""
+    evaluator = Evaluator(default_baked.app, {"ImageUri": IMAGE, **APP_OPTIONS[option]})
+    resources = default_baked.app["Resources"]
+    waits_for = dependencies(evaluator, resources, "LoadBalancer")
+    if evaluator.exists("GatewayAttachment"):
+        expected = {"GatewayAttachment", "PublicDefaultRoute"}
+        expected |= {"PublicSubnet1Routes", "PublicSubnet2Routes"}
+        assert expected <= waits_for, waits_for
+
+
+@pytest.mark.parametrize("option", sorted(APP_OPTIONS))
+def test_service_waits_for_the_route_its_tasks_pull_through(
+    default_baked: Baked, option: str
+) -> None:
+    """Issue 9, item 7. A task pulls its image from ECR at start: through the internet gateway
+    (public subnets) or the NAT gateway (private subnets), so the routes must exist first."""
+    evaluator = Evaluator(default_baked.app, {"ImageUri": IMAGE, **APP_OPTIONS[option]})
+    resources = default_baked.app["Resources"]
+    waits_for = dependencies(evaluator, resources, "Service")
+    needed = {
+        name
+        for name in resources
+        if evaluator.exists(name)
+        and resources[name]["Type"]
+        in {
+            "AWS::EC2::Route",
+            "AWS::EC2::SubnetRouteTableAssociation",
+            "AWS::EC2::VPCGatewayAttachment",
+        }
+    }
+    if evaluator.exists("NatGateway"):
+        assert "PrivateDefaultRoute" in needed
+    assert needed <= waits_for, needed - waits_for
+
+
 def bedrock_statements(baked: Baked, overrides: dict[str, str]) -> list[dict[str, Any]]:
     evaluator = Evaluator(baked.app, overrides)
     return [
@@ -1083,7 +1141,12 @@ def github_subjects(baked: Baked) -> tuple[dict[str, Any], list[str]]:
     return trust, trust["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"]
 
 
-def test_deploy_role_trusts_main_and_production_of_one_repository(baked: Baked) -> None:
+def test_deploy_role_trusts_only_the_production_environment_of_one_repository(
+    baked: Baked,
+) -> None:
+    """Issue 9, item 5: a ``ref:refs/heads/main`` subject let any job on main assume the role
+    and skip the production environment's required reviewers (GitHub's OIDC docs: with an
+    environment the subject is ``repo:OWNER/REPO:environment:NAME``)."""
     trust, subjects = github_subjects(baked)
     assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert trust["Condition"]["StringEquals"] == {
@@ -1097,13 +1160,13 @@ def test_deploy_role_trusts_main_and_production_of_one_repository(baked: Baked) 
         return any(fnmatch.fnmatchcase(subject, pattern) for pattern in subjects)
 
     for subject in [
-        f"repo:{repository}:ref:refs/heads/main",
         f"repo:{repository}:environment:production",
-        f"repo:{owner}@1234/{name}@5678:ref:refs/heads/main",
         f"repo:{owner}@1234/{name}@5678:environment:production",
     ]:
         assert allowed(subject), subject
     for subject in [
+        f"repo:{repository}:ref:refs/heads/main",
+        f"repo:{owner}@1234/{name}@5678:ref:refs/heads/main",
         f"repo:{repository}:ref:refs/heads/feature",
         f"repo:{repository}:pull_request",
         f"repo:{repository}:environment:staging",
@@ -1131,6 +1194,28 @@ def test_oidc_provider_is_created_only_when_asked(baked: Baked) -> None:
             else "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
         )
         assert principal == expected
+
+
+def test_bootstrap_stack_can_be_recreated_around_its_retained_repository(baked: Baked) -> None:
+    """Issue 9, item 4: the repository keeps a fixed name and is retained, so creating the
+    bootstrap stack again failed on "already exists". CreateEcrRepository=false reuses it: every
+    policy and output then names the retained repository."""
+    repository_arn = f"arn:aws:ecr:us-east-1:123456789012:repository/{baked.slug}"
+    for create in ("true", "false"):
+        evaluator = Evaluator(baked.bootstrap, {"CreateEcrRepository": create})
+        assert evaluator.exists("Repository") is (create == "true")
+        outputs = {k: evaluator.value(v["Value"]) for k, v in baked.bootstrap["Outputs"].items()}
+        assert outputs["EcrRepositoryName"] == baked.slug
+        assert (
+            outputs["EcrRepositoryUri"]
+            == f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{baked.slug}"
+        )
+        resources = evaluator.value(
+            {k: v for k, v in baked.bootstrap["Resources"].items() if evaluator.exists(k)}
+        )
+        text = json.dumps(resources)
+        assert "<Repository" not in text
+        assert text.count(repository_arn) >= 2  # the boundary's pull and the deploy role's push
 
 
 def test_ecr_repository_is_immutable_scanned_encrypted_and_retained(baked: Baked) -> None:
@@ -1170,7 +1255,9 @@ def test_deploy_role_is_least_privilege(baked: Baked) -> None:
     assert "secretsmanager:GetSecretValue" not in by_action
     for action, found in by_action.items():
         if action.startswith("ecr:") and action != "ecr:GetAuthorizationToken":
-            assert [s["Resource"] for s in found] == ["<Repository.Arn>"], action
+            assert [s["Resource"] for s in found] == [
+                f"arn:aws:ecr:us-east-1:123456789012:repository/{baked.slug}"
+            ], action
 
     # Everything "aws cloudformation deploy" calls, on the one app stack only.
     deploy_calls = {

@@ -51,3 +51,29 @@ def test_the_test_command_is_what_ci_runs() -> None:
     ][-1]
     assert last_command == "uv run pytest"
     assert "`uv run pytest`" in README
+
+
+def test_generated_readme_describes_how_cloudformation_deletes_secrets(
+    default_project: Path,
+) -> None:
+    """Issue 9, item 8. CloudFormation deletes an AWS::SecretsManager::Secret with
+    ForceDeleteWithoutRecovery (the DeletionPolicy page; aws-cloudformation/cloudformation-
+    coverage-roadmap#1999 asks for a recovery window because there is none), and Secrets
+    Manager's DeleteSecret docs say that deletion completes asynchronously. The README used to
+    send people to force-delete a secret the stack had already deleted for good."""
+    readme = " ".join((default_project / "README.md").read_text().split())
+    assert "without a recovery window (ForceDeleteWithoutRecovery)" in readme
+    assert "keeps them for a recovery window" not in readme
+    assert "delete-secret --force-delete-without-recovery" not in readme
+
+
+def test_generated_readme_documents_the_preflight_and_the_upgrade(default_project: Path) -> None:
+    """Issue 9, items 5 and 6: the preflight is a step of "From zero"; the upgrade note names the
+    changed behaviours of existing deployments."""
+    readme = (default_project / "README.md").read_text()
+    from_zero = readme[readme.index("### From zero") : readme.index("### Upgrading")]
+    assert "uv run python scripts/review.py --preflight" in from_zero
+    upgrade = readme[readme.index("### Upgrading an existing deployment") :]
+    upgrade = upgrade[: upgrade.index("\n### ")]
+    for topic in ("Deploy role trust", "ECR repository", "Execution role", "Smoke check"):
+        assert f"**{topic}" in upgrade, topic

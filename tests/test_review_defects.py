@@ -384,6 +384,19 @@ DEFECTS: list[Defect] = [
     ),
     (
         "AUTH-3",
+        "any job on main may deploy without the environment's reviewers",
+        bootstrap(
+            lambda b: github_trust(b)["Condition"]["StringLike"].update(
+                {
+                    "token.actions.githubusercontent.com:sub": (
+                        "repo:my-org/company-chat:ref:refs/heads/main"
+                    )
+                }
+            )
+        ),
+    ),
+    (
+        "AUTH-3",
         "audience not checked",
         bootstrap(lambda b: github_trust(b)["Condition"].pop("StringEquals")),
     ),

@@ -10,12 +10,10 @@ that the deploy workflow agrees with the stacks it deploys (outputs, parameters,
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -601,30 +599,70 @@ def test_an_image_already_pushed_for_the_commit_is_reused(
     assert (f"digest={DIGEST}" in output) is reused
 
 
-class _Health(http.server.BaseHTTPRequestHandler):
-    """Answers like Streamlit's health endpoint, and 404 everywhere else."""
+# A stand-in for `uv` in the smoke step: it records its arguments and answers, call after call,
+# with the next of FAKE_PROBE_RESULTS ("|"-separated lines in scripts/probe.py's format). The
+# probe itself is tested against real servers in tests/test_probe.py; this tests the step.
+FAKE_UV = """
+import json, os, sys
+log = os.environ["FAKE_UV_LOG"]
+calls = open(log).read().splitlines() if os.path.exists(log) else []
+with open(log, "a") as handle:
+    handle.write(json.dumps(sys.argv[1:]) + "\\n")
+results = os.environ["FAKE_PROBE_RESULTS"].split("|")
+result = results[min(len(calls), len(results) - 1)]
+print(result)
+sys.exit(0 if result.startswith(("chat:", "signin:")) else 1)
+"""
 
-    def do_GET(self) -> None:
-        healthy = self.path == "/_stcore/health"
-        self.send_response(200 if healthy else 404)
-        self.end_headers()
-        self.wfile.write(b"ok" if healthy else b"not found")
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
+def run_smoke(
+    project: Path, tmp_path: Path, results: list[str]
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    uv_bin = tmp_path / "uv-bin"
+    uv_bin.mkdir()
+    uv = uv_bin / "uv"
+    uv.write_text(f"#!{sys.executable}\n{FAKE_UV}")
+    uv.chmod(0o755)
+    log = tmp_path / "uv-calls.jsonl"
+    result, _, _ = run_deploy_job_step(
+        project,
+        tmp_path,
+        "Smoke check",
+        PATH=f"{uv_bin}:{tmp_path / 'bin'}:/usr/bin:/bin",
+        APP_URL="https://chat.example.com",
+        SMOKE_ATTEMPTS="3",
+        SMOKE_PAUSE_SECONDS="0",
+        FAKE_UV_LOG=str(log),
+        FAKE_PROBE_RESULTS="|".join(results),
+    )
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
 
 
-def test_the_smoke_check_asks_the_health_endpoint(default_project: Path, tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        app_url = f"http://127.0.0.1:{server.server_address[1]}"
-        result, _, _ = run_deploy_job_step(
-            default_project, tmp_path, "Smoke check", APP_URL=app_url
-        )
-    finally:
-        server.shutdown()
-        thread.join()
+@pytest.mark.parametrize("verdict", ["chat: the page shows the chat input", "signin: sign in"])
+def test_the_smoke_check_passes_on_a_page_that_runs(
+    default_project: Path, tmp_path: Path, verdict: str
+) -> None:
+    result, calls = run_smoke(default_project, tmp_path, ["error: unreachable", verdict])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("ok\n")
+    probe = ["run", "--locked", "python", "scripts/probe.py", "https://chat.example.com"]
+    assert calls == [probe, probe]
+    assert f"{verdict} (attempt 2)" in result.stdout
+
+
+def test_the_smoke_check_fails_when_the_websocket_never_opens(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """Issue 9, item 9: the health endpoint answers 200 behind a proxy without websocket
+    support, so the old smoke check passed a page nobody could use; the probe's error fails it."""
+    refused = (
+        "error: websocket upgrade refused: HTTP 404 from wss://chat.example.com/_stcore/stream"
+    )
+    result, calls = run_smoke(default_project, tmp_path, [refused])
+    assert result.returncode == 1
+    assert len(calls) == 3
+    assert f"::error::https://chat.example.com did not serve a working page: {refused}" in (
+        result.stdout
+    )
+    step = deploy_job_step(default_project, "Smoke check")["run"]
+    assert "curl" not in step

@@ -3,6 +3,7 @@
     uv run python scripts/review.py --static     # the repository only (CI, laptops)
     uv run python scripts/review.py              # the repository and the deployed stacks (boto3)
     uv run python scripts/review.py --pr-template > .github/pull_request_template.md
+    uv run python scripts/review.py --preflight  # before the first deploy: what would stop it
 
 The checklist is the source of truth: the review reads its items (id, title, and whether it is
 checked statically, live or not at all) and runs the one check function registered for each
@@ -31,6 +32,7 @@ from production_review import (  # noqa: F401
 )
 from production_review.checklist import parse_checklist, pr_template
 from production_review.live import Live
+from production_review.preflight import preflight
 from production_review.project import (
     CHECKLIST,
     DEFAULT_APP_STACK,
@@ -48,7 +50,11 @@ def boto3_clients(region: str) -> Callable[[str], Any]:
     return lambda service: session.client(service)
 
 
-def main(argv: list[str] | None = None, client_factory: Callable[[str], Any] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    client_factory: Callable[[str], Any] | None = None,
+    page_opener: Callable[[str], Any] | None = None,
+) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--static", action="store_true", help="check the repository only")
     parser.add_argument("--app-stack", default=DEFAULT_APP_STACK)
@@ -58,7 +64,22 @@ def main(argv: list[str] | None = None, client_factory: Callable[[str], Any] | N
     parser.add_argument(
         "--pr-template", action="store_true", help="print .github/pull_request_template.md"
     )
+    parser.add_argument(
+        "--preflight",
+        action="store_true",
+        help="before the first deploy: ask AWS (your credentials) what would stop it",
+    )
     args = parser.parse_args(argv)
+
+    if args.preflight:
+        findings = preflight(
+            client_factory or boto3_clients(args.region), args.root, args.bootstrap_stack
+        )
+        for finding in findings:
+            print(finding)
+        problems = sum(f.kind == "problem" for f in findings)
+        print(f"preflight ({args.region}): {problems} problem(s)")
+        return 1 if problems else 0
 
     items = parse_checklist((args.root / CHECKLIST).read_text(encoding="utf-8"))
     if args.pr_template:
@@ -69,6 +90,8 @@ def main(argv: list[str] | None = None, client_factory: Callable[[str], Any] | N
     if not args.static:
         factory = client_factory or boto3_clients(args.region)
         live = Live(args.app_stack, args.bootstrap_stack, factory)
+        if page_opener is not None:
+            live.page_opener = page_opener
         stacks = f"{args.bootstrap_stack}, {args.app_stack} in {args.region}"
         heading = f"static and live (stacks {stacks})"
     outcomes = review(items, Repo(args.root.resolve()), live)

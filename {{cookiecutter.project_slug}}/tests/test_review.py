@@ -1,7 +1,9 @@
 """Tests of scripts/review.py: the checklist and the review agree; each mode proves what it says.
 
-The live checks run against moto's in-memory AWS (`mock_aws`) and a local HTTP server standing in
-for the app's public URL. moto 5.2.5 does not keep an ECS service's `deploymentConfiguration`, so
+The live checks run against moto's in-memory AWS (`mock_aws`) for the stacks, and a stubbed
+page probe for the network part: the review's page opener is replaced by a function returning the
+result scripts/probe.py would (the probe itself runs against real servers in the template's
+tests/test_probe.py). moto 5.2.5 does not keep an ECS service's `deploymentConfiguration`, so
 for that one call (`describe_services`) the tests wrap moto's ECS client and add the configuration
 the service was created with; likewise moto cannot put a stack in UPDATE_ROLLBACK_COMPLETE, so one
 test wraps `describe_stacks` to report it. Every other call goes to moto unchanged.
@@ -11,11 +13,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +215,10 @@ def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pattern", "scoped"),
     [
-        ("repo:{repo}:ref:refs/heads/main", True),
+        ("repo:{repo}:ref:refs/heads/main", False),
         ("repo:{repo}:environment:production", True),
-        ("repo:{owner}@*/{name}@*:ref:refs/heads/main", True),
+        ("repo:{owner}@*/{name}@*:ref:refs/heads/main", False),
+        ("repo:{owner}@*/{name}@*:environment:production", True),
         ("repo:{owner}@123/{name}@456:environment:production", True),
         ("repo:{repo}:*", False),
         ("repo:{repo}:ref:refs/heads/*", False),
@@ -237,34 +238,19 @@ def test_deploy_role_subjects_must_name_this_repository(pattern: str, scoped: bo
 # Live mode against moto
 
 
-class HealthServer:
-    """The app URL's stand-in: answers /_stcore/health with a status the test chooses."""
+APP_URL = "https://chat.example.com"
 
-    def __init__(self) -> None:
-        self.status = 200
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status = owner.status if self.path == project.HEALTH_PATH else 404
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok")
+@dataclass(frozen=True)
+class PageSeen:
+    """What scripts/probe.py reports (``result`` and ``detail``), for the stubbed page opener."""
 
-            def log_message(self, *args: Any) -> None:
-                """Keep test output quiet."""
+    result: str
+    detail: str
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> HealthServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+CHAT = PageSeen("chat", "the page shows the chat input")
+SIGN_IN = PageSeen("signin", "the page asks the visitor to sign in")
 
 
 @dataclass
@@ -321,6 +307,7 @@ class SnsWithPendingSubscriptions:
 OUTPUTS_TEMPLATE = """
 Parameters:
   AppUrl: {Type: String}
+  SignIn: {Type: String}
   ClusterName: {Type: String}
   ServiceName: {Type: String}
   LogGroupName: {Type: String}
@@ -358,7 +345,8 @@ ALARM_METRICS = (
 class Deployment:
     """What a healthy deploy leaves in the account; each field is a way to break it."""
 
-    app_url: str
+    app_url: str = APP_URL
+    sign_in: str = "cognito"
     encrypted: bool = True
     backups: bool = True
     alarm_metrics: tuple[tuple[str, str], ...] = ALARM_METRICS
@@ -422,6 +410,7 @@ class Deployment:
             cfn.create_stack(StackName=BOOTSTRAP_STACK, TemplateBody=BOOTSTRAP_TEMPLATE)
         parameters = {
             "AppUrl": self.app_url,
+            "SignIn": self.sign_in,
             "ClusterName": APP_STACK,
             "ServiceName": "app",
             "LogGroupName": f"/ecs/{APP_STACK}",
@@ -484,15 +473,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def app_server() -> Iterator[HealthServer]:
-    with HealthServer() as server:
-        yield server
+def run_live(
+    factory: Callable[[str], Any],
+    capsys: pytest.CaptureFixture[str],
+    page: PageSeen = SIGN_IN,
+) -> tuple[int, str]:
+    opened: list[str] = []
 
+    def open_page(url: str) -> PageSeen:
+        opened.append(url)
+        return page
 
-def run_live(factory: Callable[[str], Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = review.main(["--root", str(ROOT)], client_factory=factory)
-    return code, capsys.readouterr().out
+    code = review.main(["--root", str(ROOT)], client_factory=factory, page_opener=open_page)
+    output = capsys.readouterr().out
+    assert opened in ([], [APP_URL]), opened  # the public URL, probed at most once
+    return code, output
 
 
 LIVE_IDS = [item.id for item in ITEMS if item.mode == "live"]
@@ -500,11 +495,10 @@ LIVE_IDS = [item.id for item in ITEMS if item.mode == "live"]
 
 def test_live_review_passes_on_a_deployment_that_meets_the_checklist(
     aws: None,
-    app_server: HealthServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    factory = Deployment(app_url=app_server.url).create(monkeypatch)
+    factory = Deployment().create(monkeypatch)
     code, output = run_live(factory, capsys)
     assert code == 0, output
     for item_id in LIVE_IDS:
@@ -548,12 +542,11 @@ BROKEN: dict[str, tuple[dict[str, Any], str, str]] = {
 def test_live_review_fails_naming_the_broken_item(
     case: str,
     aws: None,
-    app_server: HealthServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     changes, item_id, reason = BROKEN[case]
-    factory = Deployment(app_url=app_server.url, **changes).create(monkeypatch)
+    factory = Deployment(**changes).create(monkeypatch)
     code, output = run_live(factory, capsys)
     assert code == 1
     line = result_line(output, item_id)
@@ -563,17 +556,47 @@ def test_live_review_fails_naming_the_broken_item(
         assert result_line(output, other).startswith("| pass |"), output
 
 
-def test_live_review_fails_when_the_app_is_unhealthy(
+@pytest.mark.parametrize(
+    ("page", "failing", "reason"),
+    [
+        (
+            PageSeen("error", "websocket upgrade refused: HTTP 404"),
+            {"DEP-13", "AUTH-7"},
+            "websocket upgrade refused",
+        ),
+        (CHAT, {"AUTH-7"}, "shows the chat to a visitor who has not signed in"),
+    ],
+    ids=["websocket-refused", "chat-without-sign-in"],
+)
+def test_live_review_fails_on_what_a_visitor_gets(
+    page: PageSeen,
+    failing: set[str],
+    reason: str,
     aws: None,
-    app_server: HealthServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    app_server.status = 500
-    factory = Deployment(app_url=app_server.url).create(monkeypatch)
-    code, output = run_live(factory, capsys)
+    """DEP-13 needs a page that runs (chat or sign-in); AUTH-7 needs the sign-in page."""
+    factory = Deployment().create(monkeypatch)
+    code, output = run_live(factory, capsys, page=page)
     assert code == 1
-    assert "HTTP 500" in result_line(output, "DEP-13")
+    for item_id in LIVE_IDS:
+        line = result_line(output, item_id)
+        if item_id in failing:
+            assert line.startswith(f"| FAIL | {item_id} |") and reason in line, line
+        else:
+            assert line.startswith("| pass |"), line
+
+
+def test_live_review_fails_auth_7_when_sign_in_is_disabled(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory = Deployment(sign_in="disabled").create(monkeypatch)
+    code, output = run_live(factory, capsys, page=CHAT)
+    assert code == 1
+    line = result_line(output, "AUTH-7")
+    assert line.startswith("| FAIL | AUTH-7 |") and "sign-in is off" in line, line
+    assert result_line(output, "DEP-13").startswith("| pass |")
 
 
 def test_live_review_fails_every_live_item_when_the_stack_is_missing(

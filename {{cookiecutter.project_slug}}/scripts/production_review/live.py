@@ -6,25 +6,32 @@ only what they found, one short sentence per problem.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .project import COOKIE_SECRET_ENV, HEALTH_PATH, SECRET_NAME
+from .project import COOKIE_SECRET_ENV, SECRET_NAME
 from .registry import Missing, check
 from .static_stacks import missing_alarms
 
 
+def open_page(url: str) -> Any:
+    """What a visitor of ``url`` gets, from scripts/probe.py (``.result``: chat, signin, error)."""
+    from probe import probe  # scripts/ is on the path of scripts/review.py; live mode only
+
+    return probe(url)
+
+
 @dataclass
 class Live:
-    """The deployed stacks, read through boto3 clients from ``client_factory`` (tests inject)."""
+    """The deployed stacks, read through boto3 clients from ``client_factory``, and the app's page
+    through ``page_opener`` (tests inject both)."""
 
     app_stack: str
     bootstrap_stack: str
     client_factory: Callable[[str], Any]
+    page_opener: Callable[[str], Any] = open_page
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
@@ -44,6 +51,24 @@ class Live:
         if key not in self.outputs:
             raise Missing(f"stack {self.app_stack} has no output {key}")
         return self.outputs[key]
+
+    @cached_property
+    def app_parameters(self) -> dict[str, str]:
+        stack = self.stack(self.app_stack)
+        return {
+            p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters") or []
+        }
+
+    def app_url(self) -> str:
+        url = self.output("AppUrl").rstrip("/")
+        if not url.startswith(("https://", "http://")):
+            raise Missing(f"AppUrl {url} is not an HTTP(S) URL")
+        return url
+
+    @cached_property
+    def page(self) -> Any:
+        """One probe of the public URL, shared by the checks that need it."""
+        return self.page_opener(self.app_url())
 
     def service(self) -> dict[str, Any]:
         cluster, name = self.output("ClusterName"), self.output("ServiceName")
@@ -85,18 +110,26 @@ def service_steady(live: Live) -> list[str]:
 
 
 @check("DEP-13", "live")
-def app_healthy(live: Live) -> list[str]:
-    url = live.output("AppUrl").rstrip("/") + HEALTH_PATH
-    if not url.startswith(("https://", "http://")):
-        return [f"AppUrl {url} is not an HTTP(S) URL"]
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (scheme checked)
-            status = response.status
-    except urllib.error.HTTPError as error:
-        status = error.code
-    except (urllib.error.URLError, TimeoutError) as error:
-        return [f"{url} unreachable: {error}"]
-    return [] if status == 200 else [f"{url} answered HTTP {status}"]
+def app_page_runs(live: Live) -> list[str]:
+    # Not /_stcore/health: it answers 200 while the page's websocket cannot connect.
+    page = live.page
+    if page.result in ("chat", "signin"):
+        return []
+    return [f"{live.app_url()}: {page.detail}"]
+
+
+@check("AUTH-7", "live")
+def visitors_must_sign_in(live: Live) -> list[str]:
+    if live.app_parameters.get("SignIn") == "disabled":
+        return [
+            "sign-in is off (stack parameter SignIn=disabled): anyone who reaches the URL chats"
+        ]
+    page = live.page
+    if page.result == "signin":
+        return []
+    if page.result == "chat":
+        return [f"{live.app_url()} shows the chat to a visitor who has not signed in"]
+    return [f"{live.app_url()}: {page.detail}"]
 
 
 def _secret_id(value_from: str) -> str:

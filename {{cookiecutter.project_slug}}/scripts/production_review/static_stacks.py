@@ -89,13 +89,15 @@ def _github_principal(statement: dict[str, Any]) -> bool:
 
 
 def _sub_is_scoped(pattern: str) -> bool:
-    """``repo:OWNER/NAME:ref:refs/heads/main`` or ``...:environment:NAME``, in either sub form.
+    """``repo:OWNER/NAME:environment:NAME``, in either sub form.
 
-    The second form (``repo:OWNER@ID/NAME@ID:...``) may use ``*`` for the numeric ids; a ``*``
-    anywhere else would let other branches, pull requests or repositories assume the role.
+    Only an environment subject puts the environment's protection rules (required reviewers,
+    allowed branches) in front of the role: a ``ref:refs/heads/main`` subject lets any job on main
+    assume it without them. The second form (``repo:OWNER@ID/NAME@ID:...``) may use ``*`` for the
+    numeric ids; a ``*`` anywhere else would let other branches, pull requests or repositories in.
     """
     owner, _, name = (re.escape(part) for part in GITHUB_REPOSITORY.lower().partition("/"))
-    context = r"(ref:refs/heads/main|environment:[a-z0-9_.-]+)"
+    context = r"environment:[a-z0-9_.-]+"
     plain = rf"repo:{owner}/{name}:{context}"
     with_ids = rf"repo:{owner}@(\*|\d+)/{name}@(\*|\d+):{context}"
     return any(re.fullmatch(form, pattern.lower()) for form in (plain, with_ids))
@@ -131,7 +133,9 @@ def deploy_role_trust(repo: Repo) -> list[str]:
                 if isinstance(sub, dict):
                     text = str(sub.get("Fn::Sub", text))
                 if not _sub_is_scoped(text):
-                    problems.append(f"{name}: sub {text!r} is not limited to this repository")
+                    problems.append(
+                        f"{name}: sub {text!r} is not limited to an environment of this repository"
+                    )
     if not trusted:
         problems.append("no IAM role trusts the GitHub OIDC provider")
     return problems
