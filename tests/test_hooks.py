@@ -193,7 +193,8 @@ def test_load_balancer_name_is_one_aws_accepts(bake: Baker, slug: str) -> None:
     app = load(project / "infra" / "app.yaml")
     bootstrap = load(project / "infra" / "bootstrap.yaml")
     stack = f"{slug}-app"
-    name = app["Resources"]["LoadBalancer"]["Properties"]["Name"].replace("${AWS::StackName}", stack)
+    name = app["Resources"]["LoadBalancer"]["Properties"]["Name"]["Fn::Sub"]
+    name = name.replace("${AWS::StackName}", stack)
     assert name == f"lb-{stack}"
     assert LOAD_BALANCER_NAME.match(name), name
     (statement,) = [
@@ -203,5 +204,5 @@ def test_load_balancer_name_is_one_aws_accepts(bake: Baker, slug: str) -> None:
         ]["Statement"]
         if s.get("Sid") == "LoadBalancer"
     ]
-    scoped = [r for r in statement["Resource"] if "/app/" in r]
+    scoped = [r["Fn::Sub"] for r in statement["Resource"] if "/app/" in r["Fn::Sub"]]
     assert scoped and all(f"/app/{name}/*" in r for r in scoped), scoped
