@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -33,6 +34,10 @@ from pathlib import Path
 from benchmarks.project import prepare_project, project_env, seed_conversations
 
 MESSAGES_PER_CONVERSATION = 4
+# The store compares a folder changed less than 2 s ago with its index again on every listing
+# (timestamps are coarse: see _RACY_NS in core/sessions.py). Runs are measured once the seeded
+# folder is older than that, as a person's folder is between their own turns.
+QUIET_AFTER_SEEDING_S = 2.5
 _MARK = "/nonexistent-file-ops-mark-"
 # Run by the project's interpreter under strace: the page twice, with markers around each run.
 _PAGE_RUNS = f"""
@@ -81,6 +86,7 @@ def measure(project: Path, conversations: int, workdir: Path) -> dict[str, Count
     sessions_dir = workdir / f"sessions-{conversations}"
     key = str(uuid.uuid4())
     seed_conversations(project, sessions_dir, key, conversations, MESSAGES_PER_CONVERSATION)
+    time.sleep(QUIET_AFTER_SEEDING_S)
     trace = workdir / f"strace-{conversations}.txt"
     env = project_env() | {"SESSIONS_DIR": str(sessions_dir), "LLM_PROVIDER": "echo"}
     strace = shutil.which("strace") or "strace"  # main() checked that it is installed
