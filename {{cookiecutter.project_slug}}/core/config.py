@@ -44,6 +44,7 @@ ENVIRONMENT_VARIABLES = (
     "AWS_REGION",
     "SYSTEM_PROMPT",
     "HISTORY_MAX_MESSAGES",
+    "ECHO_WORDS_PER_SECOND",
 )
 
 # Model ids are inference profile ids (us.amazon.nova-lite-v1:0), foundation model ids, or ARNs of
@@ -70,6 +71,8 @@ class Settings:
     aws_region: str
     system_prompt: str
     history_max_messages: int
+    # 0 = the echo model answers at once; a rate makes it stream like a real model (benchmarks).
+    echo_words_per_second: float = 0.0
 
     @property
     def default_model_id(self) -> str:
@@ -128,6 +131,19 @@ def load_settings(
                 "(how many recent messages the model sees)"
             )
 
+    raw_rate = get("ECHO_WORDS_PER_SECOND")
+    echo_words_per_second = 0.0
+    if raw_rate is not None:
+        try:
+            echo_words_per_second = float(raw_rate)
+        except ValueError:
+            echo_words_per_second = -1.0
+        if not 0 <= echo_words_per_second <= 10_000:
+            problems.append(
+                f"ECHO_WORDS_PER_SECOND={raw_rate!r}: expected a number from 0 (no delay) to "
+                "10000 (how fast the echo model streams its words)"
+            )
+
     provider, provider_notice = _choose_provider(get("LLM_PROVIDER"), credentials_available)
     if provider is None:
         problems.append(
@@ -146,6 +162,7 @@ def load_settings(
         aws_region=aws_region,
         system_prompt=get("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
         history_max_messages=history_max_messages,
+        echo_words_per_second=echo_words_per_second,
     )
 
 

@@ -8,6 +8,7 @@ partial reply. Nothing here imports Streamlit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -64,16 +65,23 @@ class Provider(Protocol):
 class EchoProvider:
     """An offline stand-in for Bedrock: no account, no network, the same reply every time.
 
-    It streams word by word so the UI, the store and the tests exercise the real streaming path.
+    It streams word by word so the UI, the store and the tests exercise the real streaming path;
+    with ``words_per_second`` (ECHO_WORDS_PER_SECOND) it paces the words like a real model, so a
+    load test holds each turn open as long as Bedrock would.
     """
 
     name = "echo"
+
+    def __init__(self, words_per_second: float = 0.0) -> None:
+        self._pause = 1 / words_per_second if words_per_second > 0 else 0.0
 
     def stream_reply(self, history: Sequence[Message], model_id: str) -> Iterator[str]:
         last_user = next((m.content for m in reversed(history) if m.role == "user"), "")
         reply = f"Echo from {model_id}: {last_user}"
         words = reply.split(" ")
         for index, word in enumerate(words):
+            if self._pause and index:
+                time.sleep(self._pause)
             yield word if index == len(words) - 1 else word + " "
 
 
@@ -235,7 +243,7 @@ def _text_of(event: dict[str, Any]) -> str:
 def make_provider(settings: Settings) -> Provider:
     """The provider the settings ask for; Bedrock gets a real boto3 client."""
     if settings.provider == "echo":
-        return EchoProvider()
+        return EchoProvider(settings.echo_words_per_second)
     return BedrockProvider(
         make_bedrock_client(settings.aws_region),
         region=settings.aws_region,

@@ -201,7 +201,8 @@ def test_many_conversations_list_the_latest_and_the_rest_on_demand(
     open_page: Page, sessions_dir: Path
 ) -> None:
     key = session_shown(open_page())
-    store = SessionStore(sessions_dir)
+    ticks = iter(range(1000))  # distinct, increasing times: the list's order is deterministic
+    store = SessionStore(sessions_dir, clock=lambda: f"2030-01-01T00:{next(ticks):05.2f}")
     titles = [f"Topic {i}" for i in range(app.CONVERSATION_WINDOW + 5)]
     for title in titles:
         store.create_conversation(key, title)
