@@ -543,7 +543,8 @@ class SessionStore:
         index = self._read_index(folder)
         if index.checked_mtime != folder_mtime:
             index = self._reconcile_index(folder, index, folder_mtime)
-        summaries = [entry[0].public(id_) for id_, entry in index.entries.items()]
+        with _process_lock(folder / INDEX_FILE):  # another thread may be adding to it
+            summaries = [entry[0].public(id_) for id_, entry in index.entries.items()]
         summaries.sort(key=lambda s: (s.updated_at, s.created_at, s.id), reverse=True)
         return summaries
 
@@ -958,12 +959,14 @@ class SessionStore:
             for name in names
             if name.endswith(_JSONL) and parse_session_key(name.removesuffix(_JSONL)) is not None
         }
+        with _process_lock(folder / INDEX_FILE):  # a snapshot; the parsing below must not hold it
+            known = set(index.entries)
         found = {
             id_: entry
-            for id_ in on_disk - index.entries.keys()
+            for id_ in on_disk - known
             if (entry := self._entry_from_file(folder, id_)) is not None
         }
-        gone = index.entries.keys() - on_disk
+        gone = known - on_disk
 
         def differences(current: _Index) -> list[dict[str, Any]]:
             added = [
@@ -996,7 +999,8 @@ class SessionStore:
                     return None  # being created (or an empty leftover): nothing to show yet
                 current = os.fstat(fd)
                 clean = state.offset == current.st_size  # else a torn tail: not the end
-                return state.summary, current.st_size if clean else -1, current.st_ino
+                summary = _Summary(**vars(state.summary))  # a copy: the parse cache updates its own
+                return summary, current.st_size if clean else -1, current.st_ino
         except FileNotFoundError:
             return None
         except (_InvalidRecord, _Unreadable, OSError) as exc:
