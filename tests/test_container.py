@@ -323,7 +323,8 @@ def test_image_builds_runs_as_10001_and_stores_a_chat_turn_on_the_mount(
     container.remove()
 
     # The turn is on the host, in the mounted folder, written by the container's user.
-    stored = [path for path in sessions.rglob("*.jsonl") if QUESTION in path.read_text()]
+    conversations = [path for path in sessions.rglob("*.jsonl") if path.name != "index.jsonl"]
+    stored = [path for path in conversations if QUESTION in path.read_text()]
     assert len(stored) == 1, sorted(sessions.rglob("*"))
     assert "Echo from " in stored[0].read_text()
     for path in (stored[0], stored[0].parent):  # the conversation and its session's folder

@@ -73,7 +73,9 @@ def expect_conversation(page: Page, user_messages: list[str]) -> list[ChatMessag
 
 def stored_messages(sessions_dir: Path, session_key: str) -> list[dict[str, object]]:
     """Every message of the session's one conversation, read straight from the JSON Lines file."""
-    (conversation,) = sorted((sessions_dir / session_key).glob("*.jsonl"))
+    files = sorted((sessions_dir / session_key).glob("*.jsonl"))
+    # index.jsonl is the sidebar's index of the session's conversations, not a conversation.
+    (conversation,) = [path for path in files if path.name != "index.jsonl"]
     records = [json.loads(line) for line in conversation.read_text().splitlines()]
     return [m for r in records if r.get("type") == "messages" for m in r["messages"]]
 

@@ -37,6 +37,15 @@ OPEN = "open_conversation"  # id of the open conversation; None = a new one, not
 CONFIRM_DELETE = "confirm_delete"  # id of the conversation waiting for delete confirmation
 NOTICE = "notice"  # a message for the next run, e.g. after a delete
 MODEL = "model_id"  # the model picker's value
+SHOWN_MESSAGES = "shown_messages"  # how many of the open conversation's latest messages are drawn
+SHOWN_CONVERSATIONS = "shown_conversations"  # how many of the latest conversations are listed
+
+# A page run draws only the latest messages and conversations, so a turn costs the same in a long
+# conversation as in a short one; "Show earlier messages" / "Show more conversations" grow the
+# window by the same step, so every message and conversation stays reachable. The model's context
+# is a separate limit (HISTORY_MAX_MESSAGES): it is cut from the stored history, not from the page.
+MESSAGE_WINDOW = 20
+CONVERSATION_WINDOW = 30
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,11 @@ def load_app() -> App:
 def open_conversation(conversation_id: str | None) -> None:
     st.session_state[OPEN] = conversation_id
     st.session_state[CONFIRM_DELETE] = None
+    st.session_state[SHOWN_MESSAGES] = MESSAGE_WINDOW
+
+
+def show_more(state_key: str, step: int) -> None:
+    st.session_state[state_key] = st.session_state.get(state_key, step) + step
 
 
 def ask_to_delete(conversation_id: str) -> None:
@@ -112,6 +126,22 @@ def choose_open_conversation(conversations: list[ConversationSummary]) -> str | 
     newest = conversations[0].id if conversations else None
     st.session_state[OPEN] = newest
     return newest
+
+
+def render_history(history: list[Message], prices: PriceTable) -> None:
+    """The latest messages of the open conversation, under a button that reveals earlier ones."""
+    shown = st.session_state.get(SHOWN_MESSAGES, MESSAGE_WINDOW)
+    earlier = len(history) - shown
+    if earlier > 0:
+        st.button(
+            f"Show earlier messages ({earlier} more)",
+            icon=":material/expand_less:",
+            key="show-earlier-messages",
+            on_click=show_more,
+            args=(SHOWN_MESSAGES, MESSAGE_WINDOW),
+        )
+    for message in history[max(earlier, 0) :]:
+        render_message(message, prices)
 
 
 def render_message(message: Message, prices: PriceTable) -> None:
@@ -187,7 +217,12 @@ def render_conversation_list(
     st.subheader("Conversations")
     if not conversations:
         st.caption("Nothing stored yet: your first message starts one.")
-    for summary in conversations:
+    shown = st.session_state.get(SHOWN_CONVERSATIONS, CONVERSATION_WINDOW)
+    listed = conversations[:shown]
+    if open_id is not None and all(summary.id != open_id for summary in listed):
+        # The open conversation is always listed, even when older than the window.
+        listed += [summary for summary in conversations if summary.id == open_id]
+    for summary in listed:
         title_col, delete_col = st.columns([6, 1], gap="small", vertical_alignment="center")
         title_col.button(
             summary.title,
@@ -220,6 +255,15 @@ def render_conversation_list(
                 args=(store, session_key, summary),
             )
             no_col.button("Cancel", key=f"cancel-delete-{summary.id}", on_click=cancel_delete)
+    if len(conversations) > shown:
+        st.button(
+            f"Show more conversations ({len(conversations) - shown} more)",
+            icon=":material/expand_more:",
+            type="tertiary",
+            key="show-more-conversations",
+            on_click=show_more,
+            args=(SHOWN_CONVERSATIONS, CONVERSATION_WINDOW),
+        )
 
 
 def render_server_info(session_key: str, signed_in: signin.SignedIn | None) -> None:
@@ -284,8 +328,7 @@ def main() -> None:
             )
             open_id = None
             st.session_state[OPEN] = None
-    for message in history:
-        render_message(message, app.prices)
+    render_history(history, app.prices)
 
     turn: ChatTurn | None = None
     if prompt := st.chat_input("Your message"):

@@ -69,6 +69,7 @@ ENVIRONMENT_VARIABLES = (
     "HISTORY_MAX_MESSAGES",
     *AUTH_ENVIRONMENT_VARIABLES,
     "DAILY_TOKEN_LIMIT",
+    "ECHO_WORDS_PER_SECOND",
 )
 
 # Model ids are inference profile ids (us.amazon.nova-lite-v1:0), foundation model ids, or ARNs of
@@ -97,6 +98,8 @@ class Settings:
     history_max_messages: int
     # Tokens (input + output) one person may use per UTC day; 0 means no limit.
     daily_token_limit: int = 0
+    # 0 = the echo model answers at once; a rate makes it stream like a real model (benchmarks).
+    echo_words_per_second: float = 0.0
 
     @property
     def default_model_id(self) -> str:
@@ -309,6 +312,19 @@ def load_settings(
                 "and UTC day, from 0 (no limit) to 1000000000"
             )
 
+    raw_rate = get("ECHO_WORDS_PER_SECOND")
+    echo_words_per_second = 0.0
+    if raw_rate is not None:
+        try:
+            echo_words_per_second = float(raw_rate)
+        except ValueError:
+            echo_words_per_second = -1.0
+        if not 0 <= echo_words_per_second <= 10_000:
+            problems.append(
+                f"ECHO_WORDS_PER_SECOND={raw_rate!r}: expected a number from 0 (no delay) to "
+                "10000 (how fast the echo model streams its words)"
+            )
+
     provider, provider_notice = _choose_provider(get("LLM_PROVIDER"), credentials_available)
     if provider is None:
         problems.append(
@@ -328,6 +344,7 @@ def load_settings(
         system_prompt=get("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
         history_max_messages=history_max_messages,
         daily_token_limit=daily_token_limit,
+        echo_words_per_second=echo_words_per_second,
     )
 
 

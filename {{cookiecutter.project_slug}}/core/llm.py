@@ -11,6 +11,7 @@ partial reply. Nothing here imports Streamlit.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -81,9 +82,14 @@ class EchoProvider:
     Its usage is an honest estimate, marked ``source="estimate"``: about four characters a token
     for the history it was shown and the reply it wrote. No price applies (nothing is billed), but
     the tokens count towards the daily allowance, so the budget can be tried without an account.
+    With ``words_per_second`` (ECHO_WORDS_PER_SECOND) it paces the words like a real model, so a
+    load test holds each turn open as long as Bedrock would.
     """
 
     name = "echo"
+
+    def __init__(self, words_per_second: float = 0.0) -> None:
+        self._pause = 1 / words_per_second if words_per_second > 0 else 0.0
 
     def stream_reply(
         self,
@@ -95,6 +101,8 @@ class EchoProvider:
         reply = f"Echo from {model_id}: {last_user}"
         words = reply.split(" ")
         for index, word in enumerate(words):
+            if self._pause and index:
+                time.sleep(self._pause)
             yield word if index == len(words) - 1 else word + " "
         if on_usage is not None:
             shown = sum(estimate_tokens(m.content) for m in history)
@@ -289,7 +297,7 @@ def _usage_of(event: dict[str, Any]) -> Usage | None:
 def make_provider(settings: Settings) -> Provider:
     """The provider the settings ask for; Bedrock gets a real boto3 client."""
     if settings.provider == "echo":
-        return EchoProvider()
+        return EchoProvider(settings.echo_words_per_second)
     return BedrockProvider(
         make_bedrock_client(settings.aws_region),
         region=settings.aws_region,

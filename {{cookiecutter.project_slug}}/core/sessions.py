@@ -15,7 +15,7 @@ Layout (directories 0o700, files 0o600; the root may already exist and belong to
 an EFS access point root does, and is left as it is)::
 
     <root>/<session-key>/<conversation-id>.jsonl       the conversation: the only source of truth
-    <root>/<session-key>/<conversation-id>.meta.json   summary for the sidebar: a disposable cache
+    <root>/<session-key>/index.jsonl                   the sidebar's summaries: a disposable cache
     <root>/<session-key>/trash/<id>.<time>.<rand>.jsonl       soft-deleted conversations
     <root>/<session-key>/quarantine/<id>.<time>.<rand>.jsonl  corrupt ones, kept for inspection
 
@@ -66,10 +66,21 @@ transient NFS error, then moved to ``quarantine/`` (never deleted) and ``Corrupt
 is raised with ``quarantined_to`` so the UI can explain and start a fresh conversation. Disk errors
 on write (ENOSPC, EIO) are not corruption: they propagate as ``OSError``.
 
-Listing is cheap: the ``.meta.json`` summary (title, times, message count) records the ``.jsonl``
-size and inode it describes. A writer refreshes it under the lock after each append, with an atomic
-rename. The listing trusts a summary only when size and inode match the file and otherwise rebuilds
-it from the ``.jsonl``, so a lost or stale summary costs one parse, never a wrong answer.
+Listing costs the same for 1 or 1,000 conversations: one index per session, ``index.jsonl``,
+append-only like a conversation and locked the same way (its own stripes of in-process locks, always
+taken after a conversation's, never before). After each change a writer appends, with the
+conversation's lock still held, a ``summary`` record (title, times, message count, and the size and
+inode of the ``.jsonl`` it describes), and a delete or quarantine appends ``deleted``; the last
+record of an id wins. Readers parse only the bytes added since their last read. When records
+outnumber live conversations by far, a writer rewrites the index with one record each and renames it
+into place under the lock. The index is only a cache of the conversation files: whenever the
+folder's modification time differs from the one a process last checked (a file was created, moved
+or deleted, or the index was lost or replaced) or is less than two seconds old, the process
+compares the index with the folder's file names, parses what it lacks, and drops entries whose file
+is gone. A writer trusts a
+summary as the end of the file only when size and inode match, and otherwise parses the tail. So a
+lost or stale index costs a parse, never a wrong answer. (On NFS another host's folder change may
+be seen up to a minute late, but the index records it wrote are seen at once.)
 
 Missing conversations: ``read_messages`` returns ``[]``; ``append_messages`` creates the file (a
 conversation deleted in another tab comes back with the new messages rather than losing them);
@@ -88,6 +99,7 @@ import re
 import secrets
 import stat
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -134,14 +146,20 @@ TRASH_DIR = "trash"
 QUARANTINE_DIR = "quarantine"
 
 _JSONL = ".jsonl"
-_META = ".meta.json"
-_META_TMP = ".meta.tmp"
-_META_MAX_BYTES = 64 * 1024
+INDEX_FILE = "index.jsonl"
+_INDEX_TMP = "index.tmp"
+# Compact the index when it holds more than twice as many records as conversations, plus this.
+_INDEX_SLACK = 64
+# File systems stamp times in ticks of up to a few milliseconds (more on some NFS servers), so a
+# folder changed in the same tick as our check shows the same time: like git's "racily clean"
+# rule, a folder changed less than this long ago is compared again on the next listing too.
+_RACY_NS = 2_000_000_000
 _READ_CHUNK = 1 << 20
 # The parse cache keeps recently read conversations in memory so that a page view parses only what
 # is new. It is bounded by the file bytes it stands for (Python objects take a few times more), so a
 # few very long conversations cannot exhaust a 512 MB task; the least recently read go first.
 _CACHE_MAX_BYTES = 16 * 1024 * 1024
+_INDEX_CACHE_MAX_BYTES = 8 * 1024 * 1024
 _UNREADABLE_TITLE = "Unreadable conversation"
 # With the file lock held no write is in flight, so unparseable lines at the end are leftovers of
 # crashes: one crashed write leaves an unfinished line, a crash while repairing it (or a write whose
@@ -151,10 +169,12 @@ _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 # A signed-in person's store key (core/identity.py): never accepted from a browser.
 _OWNER_ID = re.compile(r"[0-9a-f]{64}")
 
-# In-process locks, striped by path: bounded memory, and one thread holds at most one at a time, so
-# two stripes are never taken in opposite orders. Re-entrant because quarantine and summary rebuilds
-# run inside operations that already hold the stripe.
+# In-process locks, striped by path: bounded memory. A thread holds at most one conversation
+# stripe and, inside it, at most one index stripe; never a conversation stripe inside an index
+# stripe, so no two threads wait on each other. Re-entrant because quarantine runs inside
+# operations that already hold the stripe.
 _PROCESS_LOCKS = tuple(threading.RLock() for _ in range(64))
+_INDEX_LOCKS = tuple(threading.RLock() for _ in range(16))
 
 
 # --- keys and ids --------------------------------------------------------------------------------
@@ -289,7 +309,7 @@ def _decode(line: bytes) -> dict[str, Any] | None:
 
 @dataclass
 class _Summary:
-    """Mutable twin of ConversationSummary, kept while parsing and in the meta file."""
+    """Mutable twin of ConversationSummary, kept while parsing and in the index."""
 
     title: str
     created_at: str
@@ -397,6 +417,55 @@ def _feed(state: _Parsed, data: bytes, *, strict: bool) -> None:
         raise _InvalidRecord(f"{state.unparsed_lines} unparseable lines at the end")
 
 
+# An index entry: the summary, and the size and inode of the conversation file it describes
+# (size -1: a file that could not be read, never trusted as the end of the file).
+_Entry = tuple[_Summary, int, int]
+
+
+@dataclass
+class _Index:
+    """What is known about a session's ``index.jsonl`` after parsing its first ``offset`` bytes."""
+
+    file_id: tuple[int, int] | None  # (st_dev, st_ino); None while there is no index file
+    offset: int = 0  # always just after a newline (or 0)
+    records: int = 0  # complete lines so far, live or superseded: when to compact
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    checked_mtime: int | None = None  # the folder's st_mtime_ns when its files were compared
+
+    def feed(self, data: bytes) -> None:
+        """Apply the complete lines of ``data`` (the file's bytes from ``self.offset``).
+
+        A line that does not parse (the leftover of a crashed write, sealed by the next writer's
+        newline) is skipped: the index is a cache, and the folder check repairs what it lacks.
+        """
+        complete = data.rfind(b"\n") + 1
+        for line in data[:complete].splitlines():
+            self.records += 1
+            record = _decode(line)
+            conversation_id = parse_session_key(record.get("id")) if record else None
+            if record is None or conversation_id is None:
+                continue
+            if record["type"] == "deleted":
+                self.entries.pop(conversation_id, None)
+            elif record["type"] == "summary" and (entry := _entry_from(record)) is not None:
+                self.entries[conversation_id] = entry
+        self.offset += complete
+
+
+def _summary_record(conversation_id: str, entry: _Entry) -> dict[str, Any]:
+    summary, size, inode = entry
+    return {"type": "summary", "id": conversation_id, **vars(summary), "size": size, "inode": inode}
+
+
+def _entry_from(record: dict[str, Any]) -> _Entry | None:
+    """The entry a ``summary`` record describes, or None if a field is missing or mistyped."""
+    texts = [record.get(name) for name in ("title", "created_at", "updated_at")]
+    numbers = [record.get(name) for name in ("message_count", "size", "inode")]
+    if not all(isinstance(v, str) for v in texts) or not all(type(v) is int for v in numbers):
+        return None
+    return _Summary(*texts, numbers[0]), numbers[1], numbers[2]
+
+
 def _clean_title(title: object) -> str:
     """One line of printable text, at most TITLE_MAX_CHARS characters; blank means the default."""
     if not isinstance(title, str):
@@ -447,8 +516,23 @@ def _raise_open_error(path: Path, exc: OSError) -> NoReturn:
     raise exc
 
 
+def _keep(cache: OrderedDict[str, Any], key: str, state: Any, max_bytes: int) -> None:
+    """Put ``state`` in an LRU cache bounded by the file bytes its entries stand for (``offset``).
+
+    The caller holds the cache lock.
+    """
+    cache[key] = state
+    cache.move_to_end(key)
+    total = sum(cached.offset for cached in cache.values())
+    while total > max_bytes and len(cache) > 1:
+        _, evicted = cache.popitem(last=False)
+        total -= evicted.offset
+
+
 def _process_lock(path: Path) -> threading.RLock:
-    return _PROCESS_LOCKS[hash(str(path)) % len(_PROCESS_LOCKS)]
+    """The in-process lock for a file: conversation files and index files have separate stripes."""
+    stripes = _INDEX_LOCKS if path.name == INDEX_FILE else _PROCESS_LOCKS
+    return stripes[hash(str(path)) % len(stripes)]
 
 
 # --- the store -----------------------------------------------------------------------------------
@@ -464,6 +548,7 @@ class SessionStore:
         self.root: Path = path.resolve(strict=True)
         self._clock = clock
         self._cache: OrderedDict[str, _Parsed] = OrderedDict()
+        self._index_cache: OrderedDict[str, _Index] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     # --- public API ------------------------------------------------------------------------------
@@ -471,21 +556,20 @@ class SessionStore:
     def list_conversations(self, session_key: str) -> list[ConversationSummary]:
         """Visible conversations of a session, most recently active first.
 
-        Costs one small summary read per conversation; a file whose summary is missing or stale is
-        parsed once and its summary rewritten.
+        Costs the same whatever their number: a stat of the folder and a read of what was added to
+        its index since the last call. When the folder changed since this process last looked,
+        its file names are compared with the index once, and what the index lacks is parsed.
         """
         folder = self._session_dir(session_key, create=False)
         try:
-            entries = list(os.scandir(folder))
+            folder_mtime = os.stat(folder, follow_symlinks=False).st_mtime_ns
         except FileNotFoundError:
             return []
-        summaries = []
-        for entry in entries:
-            conversation_id = entry.name.removesuffix(_JSONL)
-            if entry.name.endswith(_JSONL) and parse_session_key(conversation_id) is not None:
-                summary = self._summary(folder, conversation_id, entry)
-                if summary is not None:
-                    summaries.append(summary)
+        index = self._read_index(folder)
+        if index.checked_mtime != folder_mtime:
+            index = self._reconcile_index(folder, index, folder_mtime)
+        with _process_lock(folder / INDEX_FILE):  # another thread may be adding to it
+            summaries = [entry[0].public(id_) for id_, entry in index.entries.items()]
         summaries.sort(key=lambda s: (s.updated_at, s.created_at, s.id), reverse=True)
         return summaries
 
@@ -725,16 +809,17 @@ class SessionStore:
     ) -> None:
         """Append records to the locked file, repairing a torn tail first; refresh the summary.
 
-        Fast path (every normal turn): the summary says the file ends exactly at its current size,
-        so the tail is clean and nothing is read. Otherwise (new file, a crash, a lost summary) the
-        file is parsed (incrementally, from the cache) to find where the valid part ends.
+        Fast path (every normal turn): the index this process last read says the file ends exactly
+        at its current size, so the tail is clean and nothing is read. Otherwise (new file, a crash,
+        another host's append, a lost index) the file is parsed (incrementally, from the cache) to
+        find where the valid part ends.
         """
         info = os.fstat(fd)
         size = info.st_size
-        meta = self._read_meta(folder, conversation_id)
+        known = self._indexed(folder, conversation_id)
         prefix: list[bytes] = []
-        if meta is not None and size > 0 and meta[1] == size and meta[2] == info.st_ino:
-            summary = meta[0]
+        if known is not None and size > 0 and known[1:] == (size, info.st_ino):
+            summary = _Summary(**vars(known[0]))
         else:
             state = self._load(path, fd, conversation_id, strict=True)
             if state.offset < size:
@@ -768,96 +853,213 @@ class SessionStore:
         if data:
             _write_all(fd, data, size)
             os.fsync(fd)
-        self._write_meta(folder, conversation_id, summary, size + len(data), info.st_ino)
+        entry = (summary, size + len(data), info.st_ino)
+        self._append_index(folder, lambda _: [_summary_record(conversation_id, entry)])
 
-    # --- summaries (the .meta.json cache) --------------------------------------------------------
+    # --- the index (index.jsonl: the sidebar's summaries) ---------------------------------------
 
-    def _summary(
-        self, folder: Path, conversation_id: str, entry: os.DirEntry[str]
-    ) -> ConversationSummary | None:
+    def _read_index(self, folder: Path) -> _Index:
+        """The session's index, reading only what was appended since this process last read it."""
+        path = folder / INDEX_FILE
+        with _process_lock(path):
+            try:
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                except OSError as exc:
+                    _raise_open_error(path, exc)
+                try:
+                    return self._load_index(path, fd)
+                finally:
+                    os.close(fd)
+            except FileNotFoundError:
+                cached = self._index_cached(path)
+                if cached is not None and cached.file_id is None:
+                    return cached
+                with self._cache_lock:
+                    _keep(self._index_cache, str(path), _Index(None), _INDEX_CACHE_MAX_BYTES)
+                return self._index_cached(path) or _Index(None)
+            except _Unreadable as exc:
+                return self._index_unusable(folder, path, exc)
+            except OSError as exc:  # EIO, ESTALE: try again on the next run
+                logger.warning("index not read: %s", _describe(exc))
+                return _Index(None)
+
+    def _load_index(self, path: Path, fd: int) -> _Index:
+        """Parse the index's new bytes (the caller holds its in-process lock)."""
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable("the index is not a regular file")
+        file_id = (info.st_dev, info.st_ino)
+        cached = self._index_cached(path)
+        reuse = (
+            cached is not None
+            and cached.file_id == file_id
+            and cached.offset <= info.st_size
+            and (cached.offset == 0 or os.pread(fd, 1, cached.offset - 1) == b"\n")
+        )
+        state = cached if reuse and cached is not None else _Index(file_id)
+        state.feed(_read_range(fd, state.offset, info.st_size))
+        with self._cache_lock:
+            _keep(self._index_cache, str(path), state, _INDEX_CACHE_MAX_BYTES)
+        return state
+
+    def _index_cached(self, path: Path) -> _Index | None:
+        with self._cache_lock:
+            return self._index_cache.get(str(path))
+
+    def _indexed(self, folder: Path, conversation_id: str) -> _Entry | None:
+        """The entry this process last read for a conversation (no I/O; possibly stale)."""
+        index = self._index_cached(folder / INDEX_FILE)
+        return None if index is None else index.entries.get(conversation_id)
+
+    def _append_index(
+        self, folder: Path, make_records: Callable[[_Index], list[dict[str, Any]]]
+    ) -> _Index | None:
+        """Append ``make_records(index)`` under the index's lock; compact when mostly superseded.
+
+        ``make_records`` sees the index as it is with the lock held. Best effort, like every cache:
+        the conversations are already safe on disk, and what the index misses is rebuilt from the
+        folder. Returns the index as now written, or None if it could not be written.
+        """
+        path = folder / INDEX_FILE
         try:
-            info = entry.stat(follow_symlinks=False)
+            with self._locked(path, create=True) as fd:
+                records = make_records(self._load_index(path, fd))
+                if not records:
+                    return self._load_index(path, fd)
+                size = os.fstat(fd).st_size
+                # A crashed writer may have left half a line: never glue a record onto it.
+                sealed = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+                data = (b"" if sealed else b"\n") + b"".join(_encode(r) for r in records)
+                _write_all(fd, data, size)
+                os.fsync(fd)
+                index = self._load_index(path, fd)
+                if index.records > 2 * len(index.entries) + _INDEX_SLACK:
+                    index = self._compact_index(folder, path, index)
+                return index
+        except _Unreadable as exc:
+            self._index_unusable(folder, path, exc)
+        except OSError as exc:
+            logger.warning("index not updated: %s", _describe(exc))
+        return None
+
+    def _compact_index(self, folder: Path, path: Path, index: _Index) -> _Index:
+        """Replace the index with one record per conversation (the caller holds its file lock).
+
+        Writers waiting for the lock on the old file see that the path names another file and
+        start over on the new one; readers see another inode and parse it from the start.
+        """
+        temporary = folder / _INDEX_TMP
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        data = b"".join(_encode(_summary_record(id_, e)) for id_, e in index.entries.items())
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            _write_all(fd, data, 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+        info = os.stat(path, follow_symlinks=False)
+        compacted = _Index((info.st_dev, info.st_ino), len(data), len(index.entries))
+        compacted.entries = dict(index.entries)
+        with self._cache_lock:
+            _keep(self._index_cache, str(path), compacted, _INDEX_CACHE_MAX_BYTES)
+        return compacted
+
+    def _reconcile_index(self, folder: Path, index: _Index, folder_mtime: int) -> _Index:
+        """Compare the index with the folder's conversation files, and add or drop what differs.
+
+        Runs when the folder changed since this process last looked: a conversation was created,
+        deleted or quarantined (by anyone), or the index was lost, replaced or compacted. Files the
+        index lacks are parsed (the conversation lock, then the index lock: never the reverse);
+        an entry is dropped only if its file is still gone with the index lock held, so a
+        conversation being created meanwhile is never dropped.
+        """
+        try:
+            names = [entry.name for entry in os.scandir(folder)]
         except FileNotFoundError:
-            return None
-        meta = self._read_meta(folder, conversation_id)
-        if meta is not None and meta[1] == info.st_size and meta[2] == info.st_ino:
-            return meta[0].public(conversation_id)
-        path = folder / entry.name
+            return index
+        on_disk = {
+            name.removesuffix(_JSONL)
+            for name in names
+            if name.endswith(_JSONL) and parse_session_key(name.removesuffix(_JSONL)) is not None
+        }
+        with _process_lock(folder / INDEX_FILE):  # a snapshot; the parsing below must not hold it
+            known = set(index.entries)
+        found = {
+            id_: entry
+            for id_ in on_disk - known
+            if (entry := self._entry_from_file(folder, id_)) is not None
+        }
+        gone = known - on_disk
+
+        def differences(current: _Index) -> list[dict[str, Any]]:
+            added = [
+                _summary_record(id_, entry)
+                for id_, entry in found.items()
+                if id_ not in current.entries  # else a writer recorded it meanwhile: newer
+            ]
+            return added + [
+                {"type": "deleted", "id": id_, "at": self._clock()}
+                for id_ in gone
+                if id_ in current.entries and not os.path.lexists(folder / f"{id_}{_JSONL}")
+            ]
+
+        if found or gone:
+            written = self._append_index(folder, differences)
+            if written is None:
+                return index  # not checked: the next run tries again
+            index = written
+        if time.time_ns() - folder_mtime >= _RACY_NS:
+            index.checked_mtime = folder_mtime
+        return index
+
+    def _entry_from_file(self, folder: Path, conversation_id: str) -> _Entry | None:
+        """The index entry for a conversation, parsed from its file (None while being created)."""
+        path = folder / f"{conversation_id}{_JSONL}"
         try:
             with self._locked(path, create=False) as fd:
                 state = self._load(path, fd, conversation_id, strict=True)
                 if state.summary is None:
                     return None  # being created (or an empty leftover): nothing to show yet
                 current = os.fstat(fd)
-                if state.offset == current.st_size:  # clean to the end: safe to cache
-                    self._write_meta(
-                        folder, conversation_id, state.summary, current.st_size, current.st_ino
-                    )
-                return state.summary.public(conversation_id)
+                clean = state.offset == current.st_size  # else a torn tail: not the end
+                summary = _Summary(**vars(state.summary))  # a copy: the parse cache updates its own
+                return summary, current.st_size if clean else -1, current.st_ino
         except FileNotFoundError:
             return None
         except (_InvalidRecord, _Unreadable, OSError) as exc:
             # Listed, not moved: opening it quarantines it and tells the user why.
             logger.warning("conversation %s is unreadable: %s", conversation_id, _describe(exc))
-            when = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="milliseconds")
-            return ConversationSummary(conversation_id, _UNREADABLE_TITLE, when, when, 0)
-
-    def _read_meta(self, folder: Path, conversation_id: str) -> tuple[_Summary, int, int] | None:
-        """(summary, size, inode) from the meta file, or None if missing or not trustworthy."""
-        try:
-            fd = os.open(folder / f"{conversation_id}{_META}", os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        try:
-            data = os.read(fd, _META_MAX_BYTES + 1)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        record = _decode(data) if len(data) <= _META_MAX_BYTES else None
-        if record is None or record.get("id") != conversation_id:
-            return None
-        texts = [record.get(name) for name in ("title", "created_at", "updated_at")]
-        numbers = [record.get(name) for name in ("message_count", "size", "inode")]
-        if not all(isinstance(v, str) for v in texts) or not all(type(v) is int for v in numbers):
-            return None
-        return _Summary(*texts, numbers[0]), numbers[1], numbers[2]
-
-    def _write_meta(
-        self, folder: Path, conversation_id: str, summary: _Summary, size: int, inode: int
-    ) -> None:
-        """Replace the summary atomically (the caller holds the file lock, so one writer at a time).
-
-        Best effort: the conversation itself is already safe on disk, and a missing or stale
-        summary is rebuilt by the next listing.
-        """
-        record = {"type": "summary", "id": conversation_id, **vars(summary)}
-        record.update(size=size, inode=inode)
-        temporary = folder / f"{conversation_id}{_META_TMP}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        try:
-            fd = os.open(temporary, flags, 0o600)
             try:
-                _write_all(fd, _encode(record), 0)
-            finally:
-                os.close(fd)
-            os.replace(temporary, folder / f"{conversation_id}{_META}")
-        except OSError as exc:
-            logger.warning(
-                "conversation %s: summary not updated: %s", conversation_id, _describe(exc)
-            )
+                info = os.lstat(path)
+            except OSError:
+                return None
+            when = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="milliseconds")
+            return _Summary(_UNREADABLE_TITLE, when, when, 0), -1, info.st_ino
+
+    def _index_unusable(self, folder: Path, path: Path, problem: Exception) -> _Index:
+        """An index we cannot read (a symlink, a folder, no permission): move it aside, rebuild."""
+        logger.warning("the index is unusable and is set aside: %s", _describe(problem))
+        with suppress(OSError):
+            destination = folder / QUARANTINE_DIR
+            self._make_private_dir(destination)
+            os.rename(path, destination / f"index.{_file_stamp()}{_JSONL}")
+        with self._cache_lock:
+            self._index_cache.pop(str(path), None)
+        return _Index(None)
 
     # --- moving files aside ----------------------------------------------------------------------
 
     def _move_aside(self, folder: Path, conversation_id: str, path: Path, area: str) -> Path:
-        """Rename the file into ``trash/`` or ``quarantine/``; its summary is deleted first."""
+        """Rename the file into ``trash/`` or ``quarantine/``, then drop it from the index."""
         destination = folder / area
         self._make_private_dir(destination)
         target = destination / f"{conversation_id}.{_file_stamp()}{_JSONL}"
-        with suppress(FileNotFoundError):
-            os.unlink(folder / f"{conversation_id}{_META}")
         os.rename(path, target)
         self._cache_drop(path)
+        deleted = {"type": "deleted", "id": conversation_id, "at": self._clock()}
+        self._append_index(folder, lambda _: [deleted])
         return target
 
     def _quarantine(
@@ -907,12 +1109,7 @@ class SessionStore:
 
     def _cache_put(self, path: Path, state: _Parsed) -> None:
         with self._cache_lock:
-            self._cache[str(path)] = state
-            self._cache.move_to_end(str(path))
-            total = sum(cached.offset for cached in self._cache.values())
-            while total > _CACHE_MAX_BYTES and len(self._cache) > 1:
-                _, evicted = self._cache.popitem(last=False)
-                total -= evicted.offset
+            _keep(self._cache, str(path), state, _CACHE_MAX_BYTES)
 
     def _cache_drop(self, path: Path) -> None:
         with self._cache_lock:

@@ -58,6 +58,20 @@ def append_one(root: str, session_key: str, conversation_id: str, text: str) -> 
     SessionStore(Path(root)).append_messages(session_key, conversation_id, [Message("user", text)])
 
 
+def create_conversations(root: str, session_key: str, worker: str, count: str) -> None:
+    """Create conversations titled ``<worker>.<i>``, starting when told (a task on another host)."""
+    store = SessionStore(Path(root))
+    say("ready")
+    sys.stdin.readline()  # "go": every worker starts at once
+    for i in range(int(count)):
+        conversation_id = store.create_conversation(session_key, f"{worker}.{i}")
+        store.append_messages(session_key, conversation_id, [Message("user", f"{worker}.{i}")])
+
+
+def delete_one(root: str, session_key: str, conversation_id: str) -> None:
+    SessionStore(Path(root)).delete_conversation(session_key, conversation_id)
+
+
 def lock_write_half_and_hang(path: str, half_hex: str) -> None:
     """What a writer looks like when its task dies mid-write: lock held, record half written."""
     fd = os.open(path, os.O_RDWR)
@@ -90,6 +104,8 @@ def append_until_killed(root: str, session_key: str, conversation_id: str) -> No
 COMMANDS = {
     "append-from-threads": append_from_threads,
     "append-one": append_one,
+    "create-conversations": create_conversations,
+    "delete-one": delete_one,
     "lock-write-half-and-hang": lock_write_half_and_hang,
     "lock-then-move": lock_then_move,
     "append-until-killed": append_until_killed,

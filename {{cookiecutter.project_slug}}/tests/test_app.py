@@ -18,10 +18,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import app
 import browser_session
 from core import llm
 from core.llm import AccessDeniedError, ThrottledError
 from core.messages import Usage
+from core.messages import Message
+from core.sessions import INDEX_FILE, SessionStore
 from tests.fakes import FakeBrowser, ScriptedProvider
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -169,6 +172,52 @@ def test_new_conversation_then_switch_back(open_page: Page) -> None:
     assert transcript(open_page())[0] == ("user", "Second topic")
 
 
+def test_a_long_conversation_shows_the_latest_messages_and_every_earlier_one_on_demand(
+    open_page: Page, sessions_dir: Path
+) -> None:
+    key = session_shown(open_page())
+    store = SessionStore(sessions_dir)
+    conversation_id = store.create_conversation(key, "Long")
+    stored = [Message("user" if i % 2 == 0 else "assistant", f"message {i}") for i in range(45)]
+    store.append_messages(key, conversation_id, stored)
+    everything = [(m.role, m.content) for m in stored]
+
+    page = open_page()
+    assert transcript(page) == everything[-app.MESSAGE_WINDOW :]
+    earlier = page.button(key="show-earlier-messages")
+    assert earlier.label == f"Show earlier messages ({45 - app.MESSAGE_WINDOW} more)"
+    earlier.click().run()
+    assert transcript(page) == everything[-2 * app.MESSAGE_WINDOW :]
+    page.button(key="show-earlier-messages").click().run()
+    assert transcript(page) == everything  # nothing is out of reach
+    assert "show-earlier-messages" not in [b.key for b in page.button]
+
+    send(page, "and one more")
+    reply = f"Echo from {MODEL_A}: and one more"
+    assert transcript(page)[-2:] == [("user", "and one more"), ("assistant", reply)]
+    assert len(transcript(page)) == 47  # the window opened by the person stays open
+
+
+def test_many_conversations_list_the_latest_and_the_rest_on_demand(
+    open_page: Page, sessions_dir: Path
+) -> None:
+    key = session_shown(open_page())
+    ticks = iter(range(1000))  # distinct, increasing times: the list's order is deterministic
+    store = SessionStore(sessions_dir, clock=lambda: f"2030-01-01T00:{next(ticks):05.2f}")
+    titles = [f"Topic {i}" for i in range(app.CONVERSATION_WINDOW + 5)]
+    for title in titles:
+        store.create_conversation(key, title)
+    newest_first = titles[::-1]
+
+    page = open_page()
+    assert conversation_titles(page) == newest_first[: app.CONVERSATION_WINDOW]
+    more = page.sidebar.button(key="show-more-conversations")
+    assert more.label == "Show more conversations (5 more)"
+    more.click().run()
+    assert conversation_titles(page) == newest_first
+    assert "show-more-conversations" not in [b.key for b in page.sidebar.button]
+
+
 def test_delete_asks_first_and_keeps_the_data(open_page: Page, sessions_dir: Path) -> None:
     page = send(open_page(), "Remember the milk")
     (open_button,) = [b for b in page.sidebar.button if b.label == "Remember the milk"]
@@ -220,7 +269,7 @@ def test_a_corrupt_conversation_starts_a_fresh_one(open_page: Page, sessions_dir
     send(open_page(), "Soon unreadable")
     # Damage a record in the middle of the conversation file (JSON Lines, see core/sessions.py):
     # what a disk or a bad manual edit does. The last line would only count as a torn write.
-    (damaged,) = sessions_dir.glob("*/*.jsonl")
+    (damaged,) = [p for p in sessions_dir.glob("*/*.jsonl") if p.name != INDEX_FILE]
     lines = damaged.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[1] = "this is not JSON\n"
     damaged.write_text("".join(lines), encoding="utf-8")

@@ -83,6 +83,9 @@ def test_aws_default_region_is_the_fallback() -> None:
         ("AWS_REGION", "Mars"),
         ("HISTORY_MAX_MESSAGES", "lots"),
         ("HISTORY_MAX_MESSAGES", "0"),
+        ("ECHO_WORDS_PER_SECOND", "fast"),
+        ("ECHO_WORDS_PER_SECOND", "-1"),
+        ("ECHO_WORDS_PER_SECOND", "nan"),
     ],
 )
 def test_bad_values_are_named_in_the_error(name: str, value: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, EventStreamError
 
+from core import llm
 from core.config import load_settings
 from core.llm import (
     MAX_ATTEMPTS,
@@ -61,6 +62,15 @@ def test_echo_streams_a_deterministic_reply_in_several_chunks() -> None:
     assert len(chunks) > 1
     assert "".join(chunks) == f"Echo from {MODEL}: hello there"
     assert list(EchoProvider().stream_reply(history, MODEL)) == chunks
+
+
+def test_echo_can_pace_its_words_like_a_real_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(llm.time, "sleep", pauses.append)
+    chunks = list(EchoProvider(words_per_second=20).stream_reply([user("a b c")], MODEL))
+    assert pauses == [0.05] * (len(chunks) - 1)  # between words, none before the first
+    list(EchoProvider().stream_reply([user("a b c")], MODEL))
+    assert len(pauses) == len(chunks) - 1  # no rate, no pause
 
 
 # --- Message shaping ----------------------------------------------------------------------------

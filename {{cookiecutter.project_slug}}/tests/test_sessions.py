@@ -245,9 +245,8 @@ def test_rename_is_kept_in_the_file(clocked_store: SessionStore) -> None:
     store.rename_conversation(session_key, conversation_id, "Trip to Lisbon")
     [summary] = store.list_conversations(session_key)
     assert (summary.title, summary.message_count) == ("Trip to Lisbon", 1)
-    # The summary file is only a cache: without it the title comes from the conversation file.
-    for meta in (store.root / session_key).glob("*.meta.json"):
-        meta.unlink()
+    # The index is only a cache: without it the title comes from the conversation file.
+    (store.root / session_key / sessions.INDEX_FILE).unlink()
     assert SessionStore(store.root).list_conversations(session_key) == [summary]
     assert contents(store.read_messages(session_key, conversation_id)) == ["hi"]
 
@@ -359,8 +358,7 @@ def test_a_symlinked_conversation_file_is_never_followed(
     SessionStore(outside).append_messages(session_key, conversation_id, [user("secret")])
     target = outside / session_key / f"{conversation_id}.jsonl"
     path.unlink()
-    for meta in (store.root / session_key).glob("*.meta.json"):
-        meta.unlink()
+    (store.root / session_key / sessions.INDEX_FILE).unlink()  # so the listing looks at the file
     path.symlink_to(target)
     before = snapshot(outside)
 
@@ -493,21 +491,116 @@ def test_the_parse_cache_is_bounded_and_eviction_is_harmless(
     assert len(store.read_messages(session_key, first)) == 3
 
 
-def test_summaries_are_rebuilt_when_missing_or_stale(store: SessionStore, session_key: str) -> None:
+def index_file(store: SessionStore, session_key: str) -> Path:
+    return store.root / session_key / sessions.INDEX_FILE
+
+
+def listed(store: SessionStore, session_key: str) -> list[tuple[str, str, int]]:
+    return [(s.id, s.title, s.message_count) for s in store.list_conversations(session_key)]
+
+
+def test_a_lost_index_is_rebuilt_from_the_conversations(
+    clocked_store: SessionStore, tmp_path: Path
+) -> None:
+    store, session_key = clocked_store, new_session_key()
+    first = store.create_conversation(session_key, "First")
+    store.append_messages(session_key, first, [user("a"), user("b")])
+    second = store.create_conversation(session_key)
+    store.rename_conversation(session_key, second, "Renamed")
+    store.delete_conversation(session_key, store.create_conversation(session_key, "Deleted"))
+    before = listed(store, session_key)
+    assert before == [(second, "Renamed", 0), (first, "First", 2)]
+
+    index_file(store, session_key).unlink()
+    assert listed(store, session_key) == before  # this process, with its cached index
+    assert listed(SessionStore(store.root), session_key) == before  # a newly started task
+    assert index_file(store, session_key).exists()  # and written back
+
+    store.append_messages(session_key, first, [user("c")])
+    assert listed(SessionStore(store.root), session_key)[0] == (first, "First", 3)
+
+
+def test_a_stale_index_is_corrected(
+    store: SessionStore, session_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = store.create_conversation(session_key, "Kept")
+    store.append_messages(session_key, kept, [user("a")])
+    with monkeypatch.context() as crashed:  # a task died between the append and its index record
+        crashed.setattr(SessionStore, "_append_index", lambda *args: None)
+        store.append_messages(session_key, kept, [user("b")])
+    fresh = SessionStore(store.root)
+    assert listed(fresh, session_key) == [(kept, "Kept", 1)]  # stale until the next write...
+    fresh.append_messages(session_key, kept, [user("c")])
+    assert listed(fresh, session_key) == [(kept, "Kept", 3)]  # ...which parses, never trusts it
+
+    # Files moved behind the store's back: one taken away, one put in without an index record.
+    removed = store.create_conversation(session_key, "Removed")
+    assert len(listed(store, session_key)) == 2
+    conversation_file(store, session_key, removed).rename(store.root / "elsewhere.jsonl")
+    other = SessionStore(store.root / "other")
+    added = other.create_conversation(session_key, "Added")
+    conversation_file(other, session_key, added).rename(
+        conversation_file(store, session_key, added)
+    )
+    expected = [(added, "Added", 0), (kept, "Kept", 3)]
+    assert listed(store, session_key) == expected
+    assert listed(SessionStore(store.root), session_key) == expected
+
+
+def test_a_damaged_index_never_breaks_the_listing(store: SessionStore, session_key: str) -> None:
     conversation_id = store.create_conversation(session_key, "Notes")
+    path = index_file(store, session_key)
+    with path.open("ab") as handle:  # a crashed write, then garbage, then a foreign record
+        handle.write(b'{"type":"summary","id":"' + conversation_id.encode() + b'","tit')
     store.append_messages(session_key, conversation_id, [user("a")])
-    meta = store.root / session_key / f"{conversation_id}.meta.json"
-    stale = meta.read_bytes()
-    store.append_messages(session_key, conversation_id, [user("b")])
-    meta.write_bytes(stale)  # as if the summary update after the append was lost
-    assert store.list_conversations(session_key)[0].message_count == 2
-    meta.write_bytes(b"{not json")
-    assert store.list_conversations(session_key)[0].message_count == 2
-    meta.unlink()
-    assert store.list_conversations(session_key)[0].message_count == 2
-    assert json.loads(meta.read_bytes())["message_count"] == 2  # and written back
-    store.append_messages(session_key, conversation_id, [user("c")])
-    assert store.list_conversations(session_key)[0].message_count == 3
+    with path.open("ab") as handle:
+        handle.write(b'{not json\n{"type":"summary","id":"../../etc","title":"x"}\n')
+    assert listed(SessionStore(store.root), session_key) == [(conversation_id, "Notes", 1)]
+    assert path.read_bytes().count(b"\n{") >= 2  # the half line was sealed, not extended
+
+    path.unlink()
+    path.symlink_to(store.root / "elsewhere")  # a link in its place is set aside, never followed
+    assert listed(SessionStore(store.root), session_key) == [(conversation_id, "Notes", 1)]
+    assert not (store.root / "elsewhere").exists()
+    assert path.is_file() and not path.is_symlink()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_index_is_compacted_and_stays_correct(
+    store: SessionStore, session_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions, "_INDEX_SLACK", 4)
+    ids = [store.create_conversation(session_key, f"c{i}") for i in range(3)]
+    for round_number in range(10):
+        for conversation_id in ids:
+            store.append_messages(session_key, conversation_id, [user(f"{round_number}")])
+    store.delete_conversation(session_key, ids[0])
+    lines = index_file(store, session_key).read_bytes().splitlines()
+    assert len(lines) <= 2 * 2 + 4 + 1  # rewritten with one record each, not 34 records
+    expected = [(ids[2], "c2", 10), (ids[1], "c1", 10)]
+    assert listed(store, session_key) == expected
+    assert listed(SessionStore(store.root), session_key) == expected
+
+
+def test_listing_reads_the_index_not_the_conversations(
+    store: SessionStore, session_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(30):
+        store.append_messages(session_key, store.create_conversation(session_key), [user(f"{i}")])
+    fresh = SessionStore(store.root)  # no cache: a newly started task
+    assert len(fresh.list_conversations(session_key)) == 30
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        opened.append(Path(path).name)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(sessions.os, "open", counting_open)
+    monkeypatch.setattr(sessions, "_RACY_NS", 0)  # the folder changed just now: do not look again
+    for _ in range(3):
+        assert len(fresh.list_conversations(session_key)) == 30
+    assert opened == [sessions.INDEX_FILE] * 3
 
 
 def test_unknown_record_types_are_skipped(store: SessionStore, session_key: str) -> None:
@@ -574,6 +667,41 @@ def append_elsewhere(
     store: SessionStore, session_key: str, conversation_id: str, text: str
 ) -> None:
     finish(worker("append-one", str(store.root), session_key, conversation_id, text))
+
+
+def test_conversations_created_in_two_processes_at_once_are_all_listed(
+    store: SessionStore, session_key: str
+) -> None:
+    assert store.list_conversations(session_key) == []
+    workers = [
+        worker("create-conversations", str(store.root), session_key, str(w), "20") for w in (0, 1)
+    ]
+    for process in workers:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+    for process in workers:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    for process in workers:
+        finish(process)
+    expected = {(f"{w}.{i}", 1) for w in (0, 1) for i in range(20)}
+    for reader in (store, SessionStore(store.root)):
+        summaries = reader.list_conversations(session_key)
+        assert {(s.title, s.message_count) for s in summaries} == expected
+        assert len(summaries) == 40
+    lines = index_file(store, session_key).read_bytes().splitlines()
+    assert all(json.loads(line)["type"] == "summary" for line in lines)  # none torn or glued
+
+
+def test_a_delete_in_another_process_leaves_the_list(store: SessionStore, session_key: str) -> None:
+    kept = store.create_conversation(session_key, "Kept")
+    doomed = store.create_conversation(session_key, "Doomed")
+    assert {s.id for s in store.list_conversations(session_key)} == {kept, doomed}  # now cached
+    finish(worker("delete-one", str(store.root), session_key, doomed))
+    assert [s.id for s in store.list_conversations(session_key)] == [kept]
+    append_elsewhere(store, session_key, new_conversation_id(), "from another task")
+    assert len(store.list_conversations(session_key)) == 2
 
 
 def test_a_read_sees_what_another_process_appended(store: SessionStore, session_key: str) -> None:
