@@ -22,8 +22,7 @@ import app
 import browser_session
 from core import llm
 from core.llm import AccessDeniedError, ThrottledError
-from core.messages import Usage
-from core.messages import Message
+from core.messages import Message, Usage
 from core.sessions import INDEX_FILE, SessionStore
 from tests.fakes import FakeBrowser, ScriptedProvider
 

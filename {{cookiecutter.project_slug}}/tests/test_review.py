@@ -624,12 +624,10 @@ def test_token_counts_are_not_mistaken_for_credentials(name: str, secret: bool) 
     assert bool(project.SECRET_NAME.search(name)) is secret
 
 
-def test_a_new_alarm_may_lack_data_for_a_while(
-    aws: None, app_server: HealthServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_new_alarm_may_lack_data_for_a_while(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Right after a deploy an alarm may not have data yet: INSUFFICIENT_DATA counts as a problem
     only once it has lasted longer than the settling time (ALARM always does)."""
-    factory = Deployment(app_url=app_server.url).create(monkeypatch)
+    factory = Deployment().create(monkeypatch)
     name = f"{APP_STACK}-HealthyHostCount"
     boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
         AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="no data yet"
