@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import cfnlint
 import pytest
 
 from tests.bakery import VARIATIONS
@@ -1323,62 +1322,6 @@ def test_execution_role_is_confined_to_the_app_stack(baked: Baked) -> None:
     assert {"iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"} <= {
         a for s in deny for a in as_list(s["Action"])
     }
-
-
-# Resource types of the private edge and sign-in, whose handlers the execution role must serve.
-EDGE_AND_SIGN_IN_TYPES = (
-    "AWS::CloudFront::Distribution",
-    "AWS::CloudFront::VpcOrigin",
-    "AWS::Cognito::UserPool",
-    "AWS::Cognito::UserPoolClient",
-    "AWS::Cognito::UserPoolDomain",
-    "AWS::EC2::SecurityGroupIngress",
-    "AWS::EC2::Subnet",
-    "AWS::ElasticLoadBalancingV2::Listener",
-    "AWS::ElasticLoadBalancingV2::LoadBalancer",
-    "AWS::ElasticLoadBalancingV2::TargetGroup",
-    "AWS::SecretsManager::Secret",
-)
-# Listed by a handler but no IAM action: CreateDistribution and TagResource authorize the call.
-NOT_IAM_ACTIONS = {"cloudfront:CreateDistributionWithTags"}
-
-
-def handler_permissions(types: tuple[str, ...]) -> dict[str, set[str]]:
-    """create/read/update/delete permissions of these types, from cfn-lint's resource schemas."""
-    found: dict[str, set[str]] = {}
-    for path in (Path(cfnlint.__file__).parent / "data/schemas/resources").glob("*.json"):
-        text = path.read_text()
-        if not any(f'"{type_name}"' in text for type_name in types):
-            continue  # cheap filter: parse only the candidate schemas
-        schema = json.loads(text)
-        if schema.get("typeName") in types:
-            handlers = schema.get("handlers", {})
-            found[schema["typeName"]] = {
-                p
-                for name in ("create", "read", "update", "delete")
-                for p in handlers.get(name, {}).get("permissions", [])
-            }
-    assert set(found) == set(types), set(types) - set(found)
-    return found
-
-
-def test_execution_role_serves_the_edge_and_sign_in_handlers(default_baked: Baked) -> None:
-    role = default_baked.bootstrap["Resources"]["CloudFormationExecutionRole"]
-    granted = [
-        action.lower()
-        for statement in statements(role)
-        if statement["Effect"] == "Allow"
-        for action in as_list(statement["Action"])
-    ]
-    used = {spec["Type"] for spec in default_baked.app["Resources"].values()}
-    assert set(EDGE_AND_SIGN_IN_TYPES) <= used
-    for type_name, permissions in handler_permissions(EDGE_AND_SIGN_IN_TYPES).items():
-        missing = {
-            action
-            for action in permissions - NOT_IAM_ACTIONS
-            if not any(fnmatch.fnmatchcase(action.lower(), pattern) for pattern in granted)
-        }
-        assert missing == set(), type_name
 
 
 def test_bootstrap_outputs_what_the_workflow_reads(baked: Baked) -> None:

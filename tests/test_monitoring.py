@@ -3,13 +3,13 @@
 - Every metric an alarm or the dashboard reads from the app's namespace is one the baked app's
   core/telemetry.py writes, with the dimension it writes, under every option set of the stack: a
   renamed metric would otherwise leave an alarm that can never fire.
-- The CloudFormation execution role holds the handler permissions that cfn-lint's bundled resource
-  schemas list for the monitoring resource types (dashboard, budget, rule, topic policy).
+
+(The execution role's permissions for these resource types are proven, with every other type's,
+by tests/test_permission_coverage.py.)
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import subprocess
@@ -119,49 +119,6 @@ def test_alarms_and_dashboard_read_metrics_the_app_emits(project: Path, option: 
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             assert resource["Properties"]["AlarmActions"] == ["<AlarmTopic>"], name
             assert f"<{name}.Arn>" in body, f"{name} is not on the dashboard"
-
-
-def handler_permissions(type_name: str) -> set[str]:
-    """The create/read/update/delete/list permissions cfn-lint's schema lists for a type."""
-    import cfnlint
-
-    folder = Path(cfnlint.__file__).parent / "data" / "schemas" / "resources"
-    for path in folder.glob("*.json"):
-        schema = json.loads(path.read_text())
-        if schema.get("typeName") == type_name:
-            handlers = schema.get("handlers", {}).values()
-            return {action for handler in handlers for action in handler.get("permissions", [])}
-    raise AssertionError(f"cfn-lint ships no schema for {type_name}")
-
-
-# The rule's only target is an SNS topic, which CloudFormation passes no role for.
-NOT_NEEDED = {"AWS::Events::Rule": {"iam:PassRole"}}
-
-
-@pytest.mark.parametrize(
-    "type_name",
-    [
-        "AWS::CloudWatch::Dashboard",
-        "AWS::Budgets::Budget",
-        "AWS::Events::Rule",
-        "AWS::SNS::TopicPolicy",
-    ],
-)
-def test_execution_role_may_manage_the_monitoring_resources(bake: Baker, type_name: str) -> None:
-    bootstrap = load(bake() / "infra/bootstrap.yaml")
-    role = bootstrap["Resources"]["CloudFormationExecutionRole"]["Properties"]
-    granted = [
-        action
-        for policy in role["Policies"]
-        for statement in policy["PolicyDocument"]["Statement"]
-        if statement["Effect"] == "Allow"
-        for action in (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-    ]
-    needed = handler_permissions(type_name) - NOT_NEEDED.get(type_name, set())
-    missing = {a for a in needed if not any(fnmatch.fnmatchcase(a, g) for g in granted)}
-    assert not missing, f"{type_name}: the execution role lacks {sorted(missing)}"
 
 
 def test_the_dashboard_body_is_json_for_every_variation(project: Path) -> None:

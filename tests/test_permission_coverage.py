@@ -67,9 +67,11 @@ ARN_OF_TYPE: dict[str, str] = {
     "AWS::ApplicationAutoScaling::ScalingPolicy": (
         "arn:aws:application-autoscaling:{r}:{a}:scalable-target/0ec1a2b3c4d5e6f7a8b9"
     ),
+    "AWS::Budgets::Budget": "arn:aws:budgets::{a}:budget/{s}-monthly",
     "AWS::CloudFront::Distribution": "arn:aws:cloudfront::{a}:distribution/E1ABCDEF234567",
     "AWS::CloudFront::VpcOrigin": "arn:aws:cloudfront::{a}:vpcorigin/vo_0123456789abcdef",
     "AWS::CloudWatch::Alarm": "arn:aws:cloudwatch:{r}:{a}:alarm:{s}-CpuAlarm-1ABC",
+    "AWS::CloudWatch::Dashboard": "arn:aws:cloudwatch::{a}:dashboard/{s}",
     "AWS::Cognito::UserPool": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
     "AWS::Cognito::UserPoolClient": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
     "AWS::Cognito::UserPoolDomain": "arn:aws:cognito-idp:{r}:{a}:userpool/{r}_AbCdEfGhI",
@@ -90,6 +92,7 @@ ARN_OF_TYPE: dict[str, str] = {
     "AWS::ECS::Cluster": "arn:aws:ecs:{r}:{a}:cluster/{s}",
     "AWS::ECS::Service": "arn:aws:ecs:{r}:{a}:service/{s}/{s}-Service-1ABC",
     "AWS::ECS::TaskDefinition": "arn:aws:ecs:{r}:{a}:task-definition/{s}:7",
+    "AWS::Events::Rule": "arn:aws:events:{r}:{a}:rule/{s}-task-stopped",
     "AWS::EFS::AccessPoint": "arn:aws:elasticfilesystem:{r}:{a}:access-point/fsap-0a1b2c3d",
     "AWS::EFS::FileSystem": "arn:aws:elasticfilesystem:{r}:{a}:file-system/fs-0123456789abcdef0",
     "AWS::EFS::MountTarget": "arn:aws:elasticfilesystem:{r}:{a}:file-system/fs-0123456789abcdef0",
@@ -111,6 +114,7 @@ ARN_OF_TYPE: dict[str, str] = {
     "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:{r}:{a}:secret:{s}/cookie-AbCdEf",
     "AWS::SNS::Subscription": "arn:aws:sns:{r}:{a}:{s}-AlarmTopic-1ABC",
     "AWS::SNS::Topic": "arn:aws:sns:{r}:{a}:{s}-AlarmTopic-1ABC",
+    "AWS::SNS::TopicPolicy": "arn:aws:sns:{r}:{a}:{s}-AlarmTopic-1ABC",
 }
 
 # Types whose handlers act on another resource: the type of that resource (its tags count).
@@ -123,6 +127,7 @@ TARGET_TYPE: dict[str, str] = {
     "AWS::EC2::VPCGatewayAttachment": "AWS::EC2::InternetGateway",
     "AWS::EFS::MountTarget": "AWS::EFS::FileSystem",
     "AWS::SNS::Subscription": "AWS::SNS::Topic",
+    "AWS::SNS::TopicPolicy": "AWS::SNS::Topic",
 }
 
 # Handlers that act on another resource than their own: the ARN of that one (by action).
@@ -130,6 +135,11 @@ ARN_OF_ACTION: dict[str, str] = {
     "ecs:DescribeServiceDeployments": "arn:aws:ecs:{r}:{a}:service-deployment/{s}/svc/x1",
     "ecs:StopServiceDeployment": "arn:aws:ecs:{r}:{a}:service-deployment/{s}/svc/x1",
     "iam:PassRole": "arn:aws:iam::{a}:role/{s}-TaskRole-1ABC",
+    # The VPC origin handler assumes CloudFront's service-linked role for VPC origins.
+    "sts:AssumeRole": (
+        "arn:aws:iam::{a}:role/aws-service-role/vpcorigin.cloudfront.amazonaws.com/"
+        "AWSServiceRoleForCloudFrontVPCOrigin"
+    ),
     "iam:GetRole": "arn:aws:iam::{a}:role/{s}-TaskRole-1ABC",
     "iam:CreateServiceLinkedRole": "arn:aws:iam::{a}:role/aws-service-role/x.amazonaws.com/X",
     # Target tracking policies make the caller create and delete their alarms.
@@ -146,6 +156,7 @@ SERVICE_LINKED_ROLE: dict[str, str] = {
     "AWS::EFS::FileSystem": "elasticfilesystem.amazonaws.com",
     "AWS::EFS::MountTarget": "elasticfilesystem.amazonaws.com",
     "AWS::ElasticLoadBalancingV2::LoadBalancer": "elasticloadbalancing.amazonaws.com",
+    "AWS::CloudFront::VpcOrigin": "vpcorigin.cloudfront.amazonaws.com",
 }
 
 # (resource type or "*", action) -> why the execution role does not grant it.
@@ -243,6 +254,23 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("*", "kms:GenerateDataKeyWithoutPlaintext"): (
         "AWS managed keys only; their key policy allows use via the service"
     ),
+    # The user pool's handlers list these for a pool encrypted with a customer key; it has none.
+    **{
+        ("*", f"kms:{action}"): "AWS managed keys only; their key policy allows use via the service"
+        for action in ("Decrypt", "Encrypt", "GenerateDataKey", "ReEncryptFrom", "ReEncryptTo")
+    },
+    ("AWS::Cognito::UserPool", "iam:CreateServiceLinkedRole"): (
+        "EmailConfiguration is not set: Cognito sends its own e-mail (no SES role)"
+    ),
+    **{
+        ("AWS::Cognito::UserPoolClient", action): (
+            "AnalyticsConfiguration is not set (no Pinpoint role to create or give a policy)"
+        )
+        for action in ("iam:CreateServiceLinkedRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
+    },
+    ("AWS::Cognito::UserPoolDomain", "cloudfront:updateDistribution"): (
+        "CustomDomainConfig is not set: a prefix domain's distribution is Cognito's own"
+    ),
     # Denied on purpose.
     ("AWS::IAM::Role", "iam:PutRolePermissionsBoundary"): (
         "denied on purpose (NoBoundaryEscape): an app role's boundary can never be replaced"
@@ -318,7 +346,7 @@ def execution_role_gaps(project: Path) -> tuple[list[str], int, set[str], set[tu
     app = load(project / "infra" / "app.yaml")
     bootstrap = load(project / "infra" / "bootstrap.yaml")
     stack = bootstrap["Outputs"]["AppStackName"]["Value"]
-    load_balancer = Evaluator(app, {"ImageUri": IMAGE}).value(
+    load_balancer = Evaluator(app, {"ImageUri": IMAGE}, StackName=stack).value(
         app["Resources"]["LoadBalancer"]["Properties"]["Name"]
     )
     boundary_arn = app_boundary_arn(app)

@@ -827,7 +827,7 @@ DEFECTS: list[Defect] = [
         app(
             lambda b: container(b).update(
                 Environment=[
-                    e for e in container(b)["Environment"] if e["Name"] != "DAILY_TOKEN_LIMIT"
+                    e for e in container(b)["Environment"] if e.get("Name") != "DAILY_TOKEN_LIMIT"
                 ]
             )
         ),
