@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,18 @@ from cookiecutter.main import cookiecutter
 from tests.bakery import TEMPLATE_ROOT, VARIATIONS, Baker
 
 __all__ = ["TEMPLATE_ROOT", "VARIATIONS", "Baker"]
+
+
+@pytest.fixture
+def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """Print a figure a test measured into the run's own output, so CI logs show it (print alone
+    is captured and shown only when the test fails)."""
+
+    def emit(line: str) -> None:
+        with capsys.disabled():
+            print(line)
+
+    return emit
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -120,7 +120,10 @@ def tamper(value: str) -> str:
 
 
 def test_sign_in_keeps_the_app_private_and_each_persons_conversations_theirs(
-    synced_default_project: Path, processes: Processes, tmp_path: Path
+    synced_default_project: Path,
+    processes: Processes,
+    tmp_path: Path,
+    report: Callable[[str], None],
 ) -> None:
     project = synced_default_project
     sessions_dir = tmp_path / "sessions"
@@ -276,9 +279,9 @@ def test_sign_in_keeps_the_app_private_and_each_persons_conversations_theirs(
     frames = sum(run.frames for run in refused_runs.values())
     leaks = sum(len(set(run.found) - {SIGN_IN_PROMPT}) for run in refused_runs.values())
     contexts = len({page.context for page in pages})
-    print(
-        f"\nisolation: {contexts} browsers, 2 people (+1 refused), {leaks} leaks in {frames} "
+    report(
+        f"\n[sign-in] isolation: {contexts} browsers, 2 people (+1 refused), {leaks} leaks in {frames} "
         f"frames of {len(refused_runs)} raw websocket runs without a valid identity; "
         f"control: Alice's cookie carried her text in {control.frames} frames"
     )
-    print(f"screenshots: {shots / 'signed-out.png'} {shots / 'signed-in.png'}")
+    report(f"[sign-in] screenshots: {shots / 'signed-out.png'} {shots / 'signed-in.png'}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -383,17 +383,19 @@ def execution_role_gaps(project: Path) -> tuple[list[str], int, set[str], set[tu
     return missing, checked, types, used
 
 
-def test_execution_role_allows_every_handler_permission(default_project: Path) -> None:
+def test_execution_role_allows_every_handler_permission(
+    default_project: Path, report: Callable[[str], None]
+) -> None:
     missing, checked, types, used = execution_role_gaps(default_project)
-    print(
-        f"checked {checked} handler permissions across {len(types)} resource types, "
-        f"{len(used)} exceptions"
+    report(
+        f"\n[permissions] checked {checked} handler permissions across {len(types)} resource "
+        f"types, {len(used)} exceptions"
     )
     role = load(default_project / "infra" / "bootstrap.yaml")["Resources"]
     boundary = role["CloudFormationExecutionRole"]["Properties"].get("PermissionsBoundary")
-    print(f"execution role permissions boundary: {'checked too' if boundary else 'none set'}")
+    report(f"[permissions] execution role boundary: {'checked too' if boundary else 'none set'}")
     for resource_type, action in sorted(used):
-        print(f"  exception {resource_type} {action}: {EXCEPTIONS[(resource_type, action)]}")
+        report(f"  exception {resource_type} {action}: {EXCEPTIONS[(resource_type, action)]}")
     assert not missing, "the execution role lacks:\n" + "\n".join(sorted(set(missing)))
     unused = set(EXCEPTIONS) - used
     assert not unused, f"exceptions no handler needs any more (remove them): {sorted(unused)}"
