@@ -280,8 +280,8 @@ def test_sign_in_keeps_the_app_private_and_each_persons_conversations_theirs(
     leaks = sum(len(set(run.found) - {SIGN_IN_PROMPT}) for run in refused_runs.values())
     contexts = len({page.context for page in pages})
     report(
-        f"\n[sign-in] isolation: {contexts} browsers, 2 people (+1 refused), {leaks} leaks in {frames} "
-        f"frames of {len(refused_runs)} raw websocket runs without a valid identity; "
+        f"\n[sign-in] isolation: {contexts} browsers, 2 people (+1 refused), {leaks} leaks in "
+        f"{frames} frames of {len(refused_runs)} raw websocket runs without a valid identity; "
         f"control: Alice's cookie carried her text in {control.frames} frames"
     )
     report(f"[sign-in] screenshots: {shots / 'signed-out.png'} {shots / 'signed-in.png'}")
