@@ -188,7 +188,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("AWS::CloudFront::Distribution", "cloudfront:UpdateDistributionWithStagingConfig"): (
         "continuous deployment (staging distributions) only; not used"
     ),
-    ("*", "cognito-idp:DescribeUserPoolClient"): (
+    ("AWS::ElasticLoadBalancingV2::Listener", "cognito-idp:DescribeUserPoolClient"): (
         "listener authenticate-cognito actions only; the stack has none"
     ),
     ("AWS::EC2::EIP", "ec2:AcceptAddressTransfer"): "TransferAddress is not set",
