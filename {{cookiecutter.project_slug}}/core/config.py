@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 # The answers given when the project was generated live in project.json, as data: a project name
@@ -39,6 +39,8 @@ DEFAULT_HISTORY_MAX_MESSAGES = 20
 DEFAULT_SESSIONS_DIR = Path(__file__).resolve().parent.parent / ".sessions"
 
 ProviderName = Literal["bedrock", "echo"]
+# A setting parsed as a whole number or as a decimal one (_number_in_range).
+Number = TypeVar("Number", int, float)
 
 # Sign-in settings (load_auth_settings), read apart from the rest: a mistake in them must show the
 # "Sign-in is misconfigured" page and never let anyone past it, whatever the other settings say.
@@ -286,44 +288,33 @@ def load_settings(
     if not _REGION.match(aws_region):
         problems.append(f"AWS_REGION={aws_region!r}: expected a region name such as 'us-east-1'")
 
-    raw_history = get("HISTORY_MAX_MESSAGES")
-    history_max_messages = DEFAULT_HISTORY_MAX_MESSAGES
-    if raw_history is not None:
-        try:
-            history_max_messages = int(raw_history)
-        except ValueError:
-            history_max_messages = 0
-        if not 1 <= history_max_messages <= 1000:
-            problems.append(
-                f"HISTORY_MAX_MESSAGES={raw_history!r}: expected a whole number from 1 to 1000 "
-                "(how many recent messages the model sees)"
-            )
-
-    raw_limit = get("DAILY_TOKEN_LIMIT")
-    daily_token_limit = 0
-    if raw_limit is not None:
-        try:
-            daily_token_limit = int(raw_limit)
-        except ValueError:
-            daily_token_limit = -1
-        if not 0 <= daily_token_limit <= 1_000_000_000:
-            problems.append(
-                f"DAILY_TOKEN_LIMIT={raw_limit!r}: expected a whole number of tokens per person "
-                "and UTC day, from 0 (no limit) to 1000000000"
-            )
-
-    raw_rate = get("ECHO_WORDS_PER_SECOND")
-    echo_words_per_second = 0.0
-    if raw_rate is not None:
-        try:
-            echo_words_per_second = float(raw_rate)
-        except ValueError:
-            echo_words_per_second = -1.0
-        if not 0 <= echo_words_per_second <= 10_000:
-            problems.append(
-                f"ECHO_WORDS_PER_SECOND={raw_rate!r}: expected a number from 0 (no delay) to "
-                "10000 (how fast the echo model streams its words)"
-            )
+    history_max_messages = _number_in_range(
+        "HISTORY_MAX_MESSAGES",
+        get("HISTORY_MAX_MESSAGES"),
+        int,
+        (1, 1000),
+        DEFAULT_HISTORY_MAX_MESSAGES,
+        "a whole number from 1 to 1000 (how many recent messages the model sees)",
+        problems,
+    )
+    daily_token_limit = _number_in_range(
+        "DAILY_TOKEN_LIMIT",
+        get("DAILY_TOKEN_LIMIT"),
+        int,
+        (0, 1_000_000_000),
+        0,
+        "a whole number of tokens per person and UTC day, from 0 (no limit) to 1000000000",
+        problems,
+    )
+    echo_words_per_second = _number_in_range(
+        "ECHO_WORDS_PER_SECOND",
+        get("ECHO_WORDS_PER_SECOND"),
+        float,
+        (0.0, 10_000.0),
+        0.0,
+        "a number from 0 (no delay) to 10000 (how fast the echo model streams its words)",
+        problems,
+    )
 
     provider, provider_notice = _choose_provider(get("LLM_PROVIDER"), credentials_available)
     if provider is None:
@@ -346,6 +337,33 @@ def load_settings(
         daily_token_limit=daily_token_limit,
         echo_words_per_second=echo_words_per_second,
     )
+
+
+def _number_in_range(
+    name: str,
+    raw: str | None,
+    parse: Callable[[str], Number],
+    bounds: tuple[Number, Number],
+    default: Number,
+    expected: str,
+    problems: list[str],
+) -> Number:
+    """``raw`` parsed with ``parse`` when it lies within ``bounds``; unset gives ``default``.
+
+    Anything else (not a number, out of range, NaN) adds a problem naming the variable and what it
+    expects, and the default stands in so that every other setting is still checked.
+    """
+    if raw is None:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    low, high = bounds
+    if value is None or not low <= value <= high:
+        problems.append(f"{name}={raw!r}: expected {expected}")
+        return default
+    return value
 
 
 def _choose_provider(
