@@ -29,7 +29,13 @@ from tests.cfn_eval import Evaluator, load
 from tests.conftest import Baker
 
 CHECKOV_FLAGS = ("--skip-download", "--output", "json")  # offline; machine-readable
-INLINE_TEMPLATE_LIMIT = 51_200  # bytes: "aws cloudformation deploy" without --s3-bucket
+# Bytes CloudFormation accepts in a template passed inline (TemplateBody), which is how the
+# README's `aws cloudformation deploy` of the bootstrap stack sends it (no --s3-bucket).
+INLINE_TEMPLATE_LIMIT = 51_200
+# Bytes of a template CloudFormation reads from S3 (TemplateURL), as the deploy sends app.yaml:
+# "1 MB" in the CloudFormation quotas and the CreateChangeSet API reference, read as 10^6 bytes,
+# the smaller of the two meanings.
+S3_TEMPLATE_LIMIT = 1_000_000
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
@@ -204,16 +210,29 @@ def test_every_checkov_skip_states_its_reason(baked: Baked) -> None:
                 assert re.fullmatch(r"\s*# checkov:skip=CKV2?_AWS_\d+:\S.{20,}", line), line
 
 
-def test_app_template_fits_an_inline_deploy(baked: Baked) -> None:
-    for name in ("app.yaml", "bootstrap.yaml"):
-        assert (baked.infra / name).stat().st_size < INLINE_TEMPLATE_LIMIT, name
+@pytest.fixture(scope="module")
+def longest_names(bake: Baker) -> Path:
+    """The worst case for template size: the slug appears in many names, and the longest one the
+    hook accepts is 24 characters; ap-southeast-2 is among the longest region names."""
+    return bake(project_slug="a" * 24, aws_region="ap-southeast-2") / "infra"
 
 
-def test_templates_fit_an_inline_deploy_with_the_longest_names(bake: Baker) -> None:
-    """The slug appears in many names: the longest one the hook accepts (24) must fit too."""
-    infra = bake(project_slug="a" * 24, aws_region="ap-southeast-2") / "infra"
-    for name in ("app.yaml", "bootstrap.yaml"):
-        assert (infra / name).stat().st_size < INLINE_TEMPLATE_LIMIT, name
+def test_app_template_fits_the_s3_limit_with_the_longest_names(longest_names: Path) -> None:
+    """The deploy stages app.yaml in S3 (--s3-bucket; tests/test_workflows.py checks that), where
+    CloudFormation's limit applies instead of the inline one."""
+    size = (longest_names / "app.yaml").stat().st_size
+    print(f"app.yaml with the longest names: {size} bytes of {S3_TEMPLATE_LIMIT}")
+    assert size < S3_TEMPLATE_LIMIT
+
+
+def test_bootstrap_template_fits_an_inline_deploy_with_the_longest_names(
+    longest_names: Path,
+) -> None:
+    """An administrator creates the bootstrap stack with a plain `aws cloudformation deploy`
+    (README, From zero): there is no bucket yet, so it must stay under the inline limit."""
+    size = (longest_names / "bootstrap.yaml").stat().st_size
+    print(f"bootstrap.yaml with the longest names: {size} bytes of {INLINE_TEMPLATE_LIMIT}")
+    assert size < INLINE_TEMPLATE_LIMIT
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1231,6 +1250,46 @@ def test_ecr_repository_is_immutable_scanned_encrypted_and_retained(baked: Baked
     assert any(rule["selection"].get("countNumber") == 30 for rule in rules)
 
 
+def test_template_bucket_is_private_encrypted_tls_only_and_short_lived(baked: Baked) -> None:
+    """The bucket the deploy stages app.yaml in: generated name (a re-created bootstrap stack
+    cannot collide with a kept bucket), no public access, no ACLs, encrypted, versioned, TLS only,
+    and objects that expire, since CloudFormation keeps its own copy of each template."""
+    spec = baked.bootstrap["Resources"]["TemplateBucket"]
+    assert (spec["DeletionPolicy"], spec["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    bucket = spec["Properties"]
+    assert "BucketName" not in bucket
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert all(rule["Status"] == "Enabled" and "Prefix" not in rule for rule in rules)
+    (expiry,) = [rule for rule in rules if "ExpirationInDays" in rule]
+    assert 1 <= expiry["ExpirationInDays"] <= 30
+    assert 1 <= expiry["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 30
+    assert expiry["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
+    assert any(rule.get("ExpiredObjectDeleteMarker") is True for rule in rules)
+
+    evaluator = Evaluator(baked.bootstrap)
+    (policy,) = [
+        evaluator.value(spec["Properties"])
+        for spec in baked.bootstrap["Resources"].values()
+        if spec["Type"] == "AWS::S3::BucketPolicy"
+    ]
+    assert policy["Bucket"] == "<TemplateBucket>"
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert (statement["Principal"], statement["Action"]) == ("*", "s3:*")
+    assert sorted(statement["Resource"]) == ["<TemplateBucket.Arn>", "<TemplateBucket.Arn>/*"]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 def deploy_statements(baked: Baked) -> list[dict[str, Any]]:
     return [
         Evaluator(baked.bootstrap).value(s)
@@ -1285,6 +1344,16 @@ def test_deploy_role_is_least_privilege(baked: Baked) -> None:
     }
     assert not [a for a in by_action if a.endswith("*") or a.startswith(("iam:Create", "iam:Put"))]
 
+    # `aws cloudformation deploy --s3-bucket`: HeadObject and CloudFormation's read of the
+    # TemplateURL (s3:GetObject), the upload (s3:PutObject); under the app stack's prefix of the
+    # template bucket only, and nothing else in S3 (no listing, no deleting).
+    s3 = {action for action in by_action if action.startswith("s3:")}
+    assert s3 == {"s3:GetObject", "s3:PutObject"}
+    for action in s3:
+        assert [s["Resource"] for s in by_action[action]] == [
+            f"<TemplateBucket.Arn>/{baked.slug}-app/*"
+        ], action
+
 
 def test_execution_role_is_confined_to_the_app_stack(baked: Baked) -> None:
     role = baked.bootstrap["Resources"]["CloudFormationExecutionRole"]["Properties"]
@@ -1322,6 +1391,11 @@ def test_execution_role_is_confined_to_the_app_stack(baked: Baked) -> None:
     assert {"iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"} <= {
         a for s in deny for a in as_list(s["Action"])
     }
+    # The template in S3 is read by CloudFormation with the deploy role's credentials, when the
+    # change set is created: this role needs nothing in S3 (the app stack has no bucket).
+    assert not [
+        a for s in statements({"Properties": role}) for a in as_list(s["Action"]) if "s3:" in a
+    ]
 
 
 def test_bootstrap_outputs_what_the_workflow_reads(baked: Baked) -> None:
@@ -1331,5 +1405,9 @@ def test_bootstrap_outputs_what_the_workflow_reads(baked: Baked) -> None:
         "EcrRepositoryUri",
         "EcrRepositoryName",
         "AppStackName",
+        "TemplateBucketName",
     }
     assert baked.bootstrap["Outputs"]["AppStackName"]["Value"] == f"{baked.slug}-app"
+    assert Evaluator(baked.bootstrap).value(
+        baked.bootstrap["Outputs"]["TemplateBucketName"]["Value"]
+    ) == "<TemplateBucket>"

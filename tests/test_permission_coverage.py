@@ -11,8 +11,9 @@ stack. So, without an account:
   with tests/iam_eval.py, for a resource ARN the app stack would create. ``list`` handlers are not
   checked: CloudFormation calls them for resource discovery and import, never for a stack deploy.
 - **Deploy role.** Every AWS call the deploy workflow makes (read from ``deploy.yml``'s ``aws``
-  commands, plus what ``aws cloudformation deploy`` and the ECR login/push actions call) against
-  the deploy role, with the condition values the workflow sends.
+  commands, plus what ``aws cloudformation deploy``, its ``--s3-bucket`` template upload, and the
+  ECR login/push actions call) against the deploy role, with the condition values the workflow
+  sends.
 
 Each permission the roles deliberately do not grant is in an exceptions table with its reason.
 Request context modelled: resources whose schema says CloudFormation tags them at creation
@@ -464,6 +465,11 @@ EXPANDED_CALLS: dict[str, list[str]] = {
         "ecr:UploadLayerPart",
     ],
 }
+# `aws cloudformation deploy --s3-bucket` first uploads the template (awscli's S3Uploader:
+# HeadObject, which s3:GetObject authorizes, then PutObject), and CloudFormation reads the change
+# set's TemplateURL with the caller's credentials (s3:GetObject; AWS re:Post knowledge center,
+# "cfn-s3-access-denied-error": the identity that calls CreateChangeSet needs s3:GetObject).
+S3_TEMPLATE_CALLS = ["s3:GetObject", "s3:PutObject"]
 # boto3 client names of the review that differ from their IAM service prefix.
 IAM_PREFIX = {"efs": "elasticfilesystem"}
 
@@ -486,6 +492,8 @@ def workflow_calls(project: Path) -> set[tuple[str, str]]:
             stack = "bootstrap" if "$BOOTSTRAP_STACK" in rest else "app"
             expanded = EXPANDED_CALLS.get(f"aws {service} {command}")
             actions = expanded or [f"{service}:{camel(command)}"]
+            if f"{service} {command}" == "cloudformation deploy" and "--s3-bucket" in rest:
+                actions = actions + S3_TEMPLATE_CALLS
             calls |= {(action, stack) for action in actions}
     assert "scripts/review.py" in yaml.safe_dump(workflow)  # the live review runs as this role
     live = (project / "scripts/production_review/live.py").read_text()
@@ -516,6 +524,9 @@ def deploy_call_arn(action: str, stack: str, slug: str) -> str:
         return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{app}/cookie-AbCdEf"
     if action == "iam:PassRole":
         return "<CloudFormationExecutionRole.Arn>"
+    if action.startswith("s3:"):
+        # --s3-bucket <TemplateBucketName> --s3-prefix $APP_STACK: <prefix>/<MD5>.template
+        return f"<TemplateBucket.Arn>/{app}/{'0f' * 16}.template"
     return "*"  # Describe calls that take no resource-level permissions
 
 
@@ -534,7 +545,14 @@ def test_deploy_role_allows_every_call_of_the_deploy_workflow(default_project: P
         if not allowed_by_role(identity, boundary, Request(action, arn, context))
     ]
     print(f"checked {len(calls)} deploy workflow calls against the deploy role, 0 exceptions")
-    assert {"cloudformation:CreateChangeSet", "ecr:PutImage", "ecs:DescribeServices"} <= {
-        action for action, _ in calls
-    }
+    # The uploads may go under the app stack's prefix only: not another stack's templates.
+    for action in S3_TEMPLATE_CALLS:
+        other = Request(action, "<TemplateBucket.Arn>/other-stack/0f.template", context)
+        assert not allowed_by_role(identity, boundary, other), action
+    assert {
+        "cloudformation:CreateChangeSet",
+        "ecr:PutImage",
+        "ecs:DescribeServices",
+        "s3:PutObject",
+    } <= {action for action, _ in calls}
     assert not missing, "the deploy role lacks:\n" + "\n".join(missing)

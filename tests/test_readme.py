@@ -75,5 +75,6 @@ def test_generated_readme_documents_the_preflight_and_the_upgrade(default_projec
     assert "uv run python scripts/review.py --preflight" in from_zero
     upgrade = readme[readme.index("### Upgrading an existing deployment") :]
     upgrade = upgrade[: upgrade.index("\n### ")]
-    for topic in ("Deploy role trust", "ECR repository", "Execution role", "Smoke check"):
+    topics = ("Template bucket", "Deploy role trust", "ECR repository", "Execution role")
+    for topic in (*topics, "Smoke check"):
         assert f"**{topic}" in upgrade, topic

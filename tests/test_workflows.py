@@ -41,9 +41,6 @@ ACCESS_KEY_RE = re.compile(
 )
 # The shape of an AWS access key id, anywhere in the baked tree.
 ACCESS_KEY_ID_RE = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
-# CloudFormation accepts a template passed inline (as `aws cloudformation deploy` does without
-# --s3-bucket) up to this many bytes.
-INLINE_TEMPLATE_LIMIT = 51_200
 
 
 def load_workflow(path: Path) -> dict[str, Any]:
@@ -367,9 +364,12 @@ def test_the_deploy_workflow_matches_the_stacks(project: Path) -> None:
     """The outputs and parameters deploy.yml relies on exist, and app-parameters.json supplies
     every app stack parameter that has no default (ImageUri comes from the build)."""
     bootstrap = load_cloudformation(project / "infra" / "bootstrap.yaml")
-    assert {"EcrRepositoryUri", "CloudFormationExecutionRoleArn", "DeployRoleArn"} <= set(
-        bootstrap["Outputs"]
-    )
+    assert {
+        "EcrRepositoryUri",
+        "CloudFormationExecutionRoleArn",
+        "DeployRoleArn",
+        "TemplateBucketName",
+    } <= set(bootstrap["Outputs"])
 
     app = load_cloudformation(project / "infra" / "app.yaml")
     assert "AppUrl" in app["Outputs"]
@@ -384,10 +384,18 @@ def test_the_deploy_workflow_matches_the_stacks(project: Path) -> None:
     assert required <= set(overrides) | {"ImageUri"}
 
 
-def test_the_app_template_fits_an_inline_deploy(project: Path) -> None:
-    """deploy.yml passes infra/app.yaml inline (no S3 bucket), which CloudFormation accepts up to
-    51,200 bytes."""
-    assert (project / "infra" / "app.yaml").stat().st_size <= INLINE_TEMPLATE_LIMIT
+def test_the_deploy_sends_the_app_template_through_s3(project: Path) -> None:
+    """infra/app.yaml is larger than the 51,200 bytes CloudFormation accepts inline, so the deploy
+    must stage it in the bootstrap stack's bucket (its size against the S3 limit is checked in
+    tests/test_infra.py, on the longest names). The bucket comes from the bootstrap outputs, under
+    the app stack's prefix, the one the deploy role may write."""
+    assert (project / "infra" / "app.yaml").stat().st_size > 51_200
+    read = deploy_job_step(project, "Read the bootstrap stack's outputs")["run"]
+    assert 'template_bucket="$(output TemplateBucketName)"' in read
+    step = deploy_job_step(project, "Deploy the app stack")
+    assert step["env"]["TEMPLATE_BUCKET"] == "${{ steps.bootstrap.outputs.template_bucket }}"
+    command = " ".join(step["run"].replace("\\\n", " ").split())
+    assert '--s3-bucket "$TEMPLATE_BUCKET" --s3-prefix "$APP_STACK"' in command
 
 
 def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
@@ -407,6 +415,8 @@ def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
         "cloudformation:DescribeChangeSet",
         "cloudformation:ExecuteChangeSet",
         "iam:PassRole",  # --role-arn
+        "s3:GetObject",  # --s3-bucket: HeadObject, and CloudFormation reading the TemplateURL
+        "s3:PutObject",  # --s3-bucket: the upload
         # scripts/review.py, run live by the deploy job after the smoke check
         "ecs:DescribeServices",
         "ecs:DescribeTaskDefinition",
@@ -437,6 +447,9 @@ with open(os.environ["FAKE_AWS_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 if args[:2] == ["cloudformation", "deploy"]:
     sys.exit(int(os.environ["FAKE_DEPLOY_EXIT"]))
+if args[:2] == ["cloudformation", "describe-stacks"] and "Stacks[0].Outputs" in args:
+    print(os.environ["FAKE_BOOTSTRAP_OUTPUTS"])
+    sys.exit(0)
 if args[:2] == ["cloudformation", "describe-stacks"] and not os.environ["FAKE_STACK_STATUS"]:
     sys.exit("An error occurred (ValidationError): Stack with id app-stack does not exist")
 if args[:2] == ["cloudformation", "describe-stacks"]:
@@ -447,6 +460,8 @@ elif args[:2] == ["ecr", "batch-get-image"]:
     print(os.environ["FAKE_PUSHED_DIGEST"])
 '''
 REPOSITORY_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
+TEMPLATE_BUCKET = "company-chat-bootstrap-templatebucket-1a2b3c4d5e6f"
+EXECUTION_ROLE_ARN = "arn:aws:iam::123456789012:role/execution"
 DIGEST = "sha256:" + "ab" * 32
 IMAGE_URI = f"{REPOSITORY_URI}@{DIGEST}"
 OTHER_IMAGE_URI = f"{REPOSITORY_URI}@sha256:" + "cd" * 32
@@ -502,7 +517,8 @@ def run_deploy(
         tmp_path,
         "Deploy the app stack",
         REPOSITORY_URI=REPOSITORY_URI,
-        EXECUTION_ROLE_ARN="arn:aws:iam::123456789012:role/execution",
+        EXECUTION_ROLE_ARN=EXECUTION_ROLE_ARN,
+        TEMPLATE_BUCKET=TEMPLATE_BUCKET,
         BUILT_DIGEST=DIGEST,
         EXISTING_DIGEST="",
         FAKE_DEPLOY_EXIT=str(exit_code),
@@ -520,7 +536,9 @@ def test_a_successful_deploy_passes_every_parameter_and_the_digest(
     assert result.returncode == 0, result.stdout + result.stderr
     [deploy] = [call for call in calls if call[:2] == ["cloudformation", "deploy"]]
     assert deploy[deploy.index("--template-file") + 1] == "infra/app.yaml"
-    assert deploy[deploy.index("--role-arn") + 1] == "arn:aws:iam::123456789012:role/execution"
+    assert deploy[deploy.index("--s3-bucket") + 1] == TEMPLATE_BUCKET
+    assert deploy[deploy.index("--s3-prefix") + 1] == "app-stack"
+    assert deploy[deploy.index("--role-arn") + 1] == EXECUTION_ROLE_ARN
     assert "--no-fail-on-empty-changeset" in deploy
     overrides = deploy[deploy.index("--parameter-overrides") + 1 :]
     parameters = json.loads((default_project / "infra" / "app-parameters.json").read_text())
@@ -567,6 +585,57 @@ def test_an_unchanged_stack_after_an_earlier_rollback_is_a_success(
         default_project, tmp_path, exit_code=0, status="UPDATE_ROLLBACK_COMPLETE", image=IMAGE_URI
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def bootstrap_outputs(**outputs: str) -> str:
+    """The bootstrap stack's outputs as `describe-stacks --query 'Stacks[0].Outputs'` prints."""
+    return json.dumps([{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()])
+
+
+def test_the_bootstrap_outputs_name_the_repository_role_and_template_bucket(
+    default_project: Path, tmp_path: Path
+) -> None:
+    result, calls, output = run_deploy_job_step(
+        default_project,
+        tmp_path,
+        "Read the bootstrap stack's outputs",
+        BOOTSTRAP_STACK="company-chat-bootstrap",
+        FAKE_BOOTSTRAP_OUTPUTS=bootstrap_outputs(
+            EcrRepositoryUri=REPOSITORY_URI,
+            CloudFormationExecutionRoleArn=EXECUTION_ROLE_ARN,
+            TemplateBucketName=TEMPLATE_BUCKET,
+        ),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [call[:4] for call in calls] == [
+        ["cloudformation", "describe-stacks", "--stack-name", "company-chat-bootstrap"]
+    ]
+    assert output.splitlines() == [
+        f"repository_uri={REPOSITORY_URI}",
+        "repository_name=app",
+        f"execution_role_arn={EXECUTION_ROLE_ARN}",
+        f"template_bucket={TEMPLATE_BUCKET}",
+    ]
+
+
+def test_a_bootstrap_stack_without_the_template_bucket_stops_the_deploy(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """A bootstrap stack created before the template bucket existed: the job says to update it
+    instead of failing later inside `aws cloudformation deploy`."""
+    result, _, output = run_deploy_job_step(
+        default_project,
+        tmp_path,
+        "Read the bootstrap stack's outputs",
+        BOOTSTRAP_STACK="company-chat-bootstrap",
+        FAKE_BOOTSTRAP_OUTPUTS=bootstrap_outputs(
+            EcrRepositoryUri=REPOSITORY_URI, CloudFormationExecutionRoleArn=EXECUTION_ROLE_ARN
+        ),
+    )
+    assert result.returncode == 1
+    assert "has no TemplateBucketName output" in result.stdout
+    assert "update the bootstrap stack" in result.stdout
+    assert output == ""
 
 
 @pytest.mark.parametrize(("pushed", "reused"), [(DIGEST, True), ("None", False)])

@@ -78,14 +78,23 @@ def trust(subject: str) -> str:
     )
 
 
-BOOTSTRAP_TEMPLATE = """
-Parameters:
-  DeployRoleArn: {Type: String}
-Resources:
-  Topic: {Type: AWS::SNS::Topic}
-Outputs:
-  DeployRoleArn: {Value: !Ref DeployRoleArn}
-"""
+# The outputs of infra/bootstrap.yaml the preflight and the deploy workflow read; moto creates
+# the stack from this stand-in, which has one placeholder resource.
+WORKFLOW_OUTPUTS = ("CloudFormationExecutionRoleArn", "EcrRepositoryUri", "TemplateBucketName")
+
+
+def bootstrap_template(outputs: tuple[str, ...]) -> str:
+    lines = [
+        "Parameters:",
+        "  DeployRoleArn: {Type: String}",
+        "Resources:",
+        "  Topic: {Type: AWS::SNS::Topic}",
+        "Outputs:",
+        "  DeployRoleArn: {Value: !Ref DeployRoleArn}",
+    ]
+    for name in outputs:
+        lines += [f"  {name}:", f"    Value: {name.lower()}-value"]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -97,6 +106,7 @@ class Account:
     trusted_subject: str = f"repo:{project.GITHUB_REPOSITORY}:environment:production"
     bedrock_error: str | None = None
     vpcs_in_use: int = 1  # moto's default VPC
+    bootstrap_outputs: tuple[str, ...] = WORKFLOW_OUTPUTS
     fargate_vcpus: float = 6
 
     def create(self) -> Callable[[str], Any]:
@@ -111,7 +121,7 @@ class Account:
         if self.bootstrap_stack:
             boto3.client("cloudformation", region_name=REGION).create_stack(
                 StackName=BOOTSTRAP,
-                TemplateBody=BOOTSTRAP_TEMPLATE,
+                TemplateBody=bootstrap_template(self.bootstrap_outputs),
                 Parameters=[{"ParameterKey": "DeployRoleArn", "ParameterValue": role}],
             )
         ec2 = boto3.client("ec2", region_name=REGION)
@@ -153,6 +163,10 @@ def run_preflight(account: Account, capsys: pytest.CaptureFixture[str]) -> tuple
     return code, output
 
 
+def test_the_outputs_checked_are_the_ones_the_deploy_workflow_reads() -> None:
+    assert preflight.workflow_outputs(ROOT) == sorted(WORKFLOW_OUTPUTS)
+
+
 def test_a_prepared_account_has_no_problems(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     code, output = run_preflight(Account(), capsys)
     assert code == 0, output
@@ -181,6 +195,10 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "role trusts the main branch only": (
         {"trusted_subject": f"repo:{project.GITHUB_REPOSITORY}:ref:refs/heads/main"},
         "update the bootstrap stack from this repository",
+    ),
+    "bootstrap stack from before the template bucket": (
+        {"bootstrap_outputs": ("CloudFormationExecutionRoleArn", "EcrRepositoryUri")},
+        "lacks the output(s) TemplateBucketName that the deploy reads: update it",
     ),
     "no VPC left": ({"vpcs_in_use": 5}, "5 of 5 VPCs in use"),
     "too few Fargate vCPUs": ({"fargate_vcpus": 0.5}, "needs 1 Fargate vCPUs"),

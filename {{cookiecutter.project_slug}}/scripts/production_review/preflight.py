@@ -5,8 +5,10 @@
 Run it after creating the bootstrap stack and before the first push to main. Each problem is one
 line that says what is wrong and how to fix it; nothing is changed in the account. The checks:
 the default Bedrock model answers a one-token request in this region; the GitHub OIDC provider
-and the bootstrap stack exist; the deploy role trusts exactly the subject GitHub will send for
-this repository's deploy job; the service quotas the app stack draws on have room. The repository
+and the bootstrap stack exist, and the stack has every output the deploy workflow reads (a stack
+created from an older infra/bootstrap.yaml may lack one); the deploy role trusts exactly the
+subject GitHub will send for this repository's deploy job; the service quotas the app stack draws
+on have room. The repository
 variables the deploy workflow reads are printed with the values to set (GitHub is not asked).
 """
 
@@ -107,6 +109,33 @@ def bootstrap_outputs(client: Callable[[str], Any], stack: str) -> dict[str, str
     if not status.endswith("_COMPLETE") or "ROLLBACK" in status:
         return Finding("problem", f"the bootstrap stack {stack} is {status}: fix or re-create it")
     return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs") or []}
+
+
+def workflow_outputs(root: Path) -> list[str]:
+    """The bootstrap outputs the deploy job reads: ``$(output <Key>)`` in its step ``bootstrap``."""
+    workflow = yaml.safe_load((root / DEPLOY_WORKFLOW).read_text())
+    names: list[str] = []
+    for job in workflow["jobs"].values():
+        for step in job.get("steps") or []:
+            if step.get("id") == "bootstrap":
+                names += re.findall(r"\$\(output ([A-Za-z][A-Za-z0-9]*)\)", step.get("run", ""))
+    return sorted(set(names))
+
+
+def check_bootstrap_outputs(outputs: dict[str, str], root: Path) -> list[Finding]:
+    """Every output the deploy reads exists: TemplateBucketName, for one, came with a later
+    infra/bootstrap.yaml, and a stack created before it stops the deploy until it is updated."""
+    missing = [name for name in workflow_outputs(root) if not outputs.get(name)]
+    if not missing:
+        return []
+    return [
+        Finding(
+            "problem",
+            f"the bootstrap stack lacks the output(s) {', '.join(missing)} that the deploy "
+            "reads: update it from infra/bootstrap.yaml (README, Upgrading an existing "
+            "deployment)",
+        )
+    ]
 
 
 def deploy_environment(root: Path) -> str:
@@ -222,6 +251,7 @@ def preflight(client: Callable[[str], Any], root: Path, bootstrap_stack: str) ->
         findings.append(outputs)
         outputs = {}
     else:
+        findings += check_bootstrap_outputs(outputs, root)
         findings += check_deploy_role(client, outputs, root)
     findings += check_quotas(client, parameters)
     findings += repository_variables(root, outputs)
