@@ -18,9 +18,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_file_ops_counts_the_same_page_run_for_few_and_many_conversations(
-    default_project: Path, tmp_path: Path
+    synced_default_project: Path, tmp_path: Path
 ) -> None:
-    project = prepare_project(tmp_path, default_project)
+    # The synced copy, never the shared bake: syncing creates .venv, which other tests would scan.
+    project = prepare_project(tmp_path, synced_default_project)
     one, many = (file_ops.measure(project, n, tmp_path) for n in (1, 30))
     for runs in (one, many):
         assert runs["rerun"]["openat"] >= 1  # the session's index, at least
@@ -28,8 +29,10 @@ def test_file_ops_counts_the_same_page_run_for_few_and_many_conversations(
     assert many["rerun"] == one["rerun"]
 
 
-def test_turn_latency_times_turns_in_a_real_browser(default_project: Path, tmp_path: Path) -> None:
-    project = prepare_project(tmp_path, default_project)
+def test_turn_latency_times_turns_in_a_real_browser(
+    synced_default_project: Path, tmp_path: Path
+) -> None:
+    project = prepare_project(tmp_path, synced_default_project)
     times = turn_latency.measure(project, [2, 30], 1, tmp_path)
     assert sorted(times) == [2, 30]
     assert all(len(samples) == 1 and samples[0] > 0 for samples in times.values())

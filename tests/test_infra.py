@@ -1408,6 +1408,7 @@ def test_bootstrap_outputs_what_the_workflow_reads(baked: Baked) -> None:
         "TemplateBucketName",
     }
     assert baked.bootstrap["Outputs"]["AppStackName"]["Value"] == f"{baked.slug}-app"
-    assert Evaluator(baked.bootstrap).value(
-        baked.bootstrap["Outputs"]["TemplateBucketName"]["Value"]
-    ) == "<TemplateBucket>"
+    assert (
+        Evaluator(baked.bootstrap).value(baked.bootstrap["Outputs"]["TemplateBucketName"]["Value"])
+        == "<TemplateBucket>"
+    )

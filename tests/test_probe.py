@@ -20,7 +20,6 @@ import pytest
 
 from tests.support import servers
 from tests.support.servers import Processes, streamlit_env
-from tests.test_e2e_browser import project  # noqa: F401 (the synced bake fixture)
 
 
 @pytest.fixture
@@ -42,11 +41,12 @@ def run_probe(project_dir: Path, url: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_probe_reaches_the_chat_directly_through_nginx_and_not_without_upgrades(
-    project: Path,  # noqa: F811
+    synced_default_project: Path,
     processes: Processes,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    project = synced_default_project
     server = processes.streamlit(project, streamlit_env(tmp_path / "sessions"))
     direct = run_probe(project, server.url)
     assert (direct.returncode, direct.stdout.split(":")[0]) == (0, "chat"), direct
