@@ -49,6 +49,7 @@ from pathlib import Path
 from playwright.async_api import Browser, Page, async_playwright
 
 from benchmarks.project import prepare_project
+from benchmarks.turn_latency import REPLY_DONE
 from tests.support.browser import CHROMIUM_ARGS, CHROMIUM_PATH, TIMEOUT_MS, VIEWPORT
 from tests.support.chat import CHAT_INPUT
 from tests.support.container import (
@@ -67,21 +68,13 @@ SESSIONS_MOUNT = "/data/sessions"
 APP_UID = APP_GID = 10001  # the image's user; the EFS access point's POSIX user
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
 
-# The same in-page checks as benchmarks/turn_latency.py: the last message is the assistant's and
-# has started (first word), or holds the whole echo of the prompt with the run finished (done).
+# True once the last message is the assistant's and its first word is on screen; the end of the
+# turn is benchmarks/turn_latency.py's REPLY_DONE (the whole echo, the run finished).
 _REPLY_STARTED = """(prompt) => {
   const all = document.querySelectorAll('[data-testid="stChatMessageContent"]');
   const last = all[all.length - 1];
   return !!last && (last.getAttribute('aria-label') || '').includes('assistant')
     && last.innerText.includes('Echo from');
-}"""
-_REPLY_DONE = """(prompt) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  const all = document.querySelectorAll('[data-testid="stChatMessageContent"]');
-  const last = all[all.length - 1];
-  if (!last || !(last.getAttribute('aria-label') || '').includes('assistant')) return false;
-  return last.innerText.includes(prompt);
 }"""
 
 
@@ -288,7 +281,7 @@ async def timed_turn(page: Page, prompt: str) -> tuple[float, float]:
     )
     await page.wait_for_function(_REPLY_STARTED, arg=prompt, timeout=TIMEOUT_MS, polling=50)
     first = time.perf_counter() - start
-    await page.wait_for_function(_REPLY_DONE, arg=prompt, timeout=TIMEOUT_MS, polling=50)
+    await page.wait_for_function(REPLY_DONE, arg=prompt, timeout=TIMEOUT_MS, polling=50)
     return first, time.perf_counter() - start
 
 

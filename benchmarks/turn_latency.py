@@ -33,7 +33,7 @@ from tests.support.servers import Processes, streamlit_env
 # assistant's complete echo of it (the echo model's reply repeats the prompt, which ends with a
 # unique number, and the model's name follows it as a caption). Evaluated in the
 # page, so the check costs the same whatever the length of the chat.
-_REPLY_DONE = """(prompt) => {
+REPLY_DONE = """(prompt) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const all = document.querySelectorAll('[data-testid="stChatMessageContent"]');
@@ -50,7 +50,7 @@ def timed_turn(page: Page, prompt: str) -> float:
     box.fill(prompt)
     start = time.perf_counter()
     box.press("Enter")
-    page.wait_for_function(_REPLY_DONE, arg=prompt, timeout=TIMEOUT_MS, polling="raf")
+    page.wait_for_function(REPLY_DONE, arg=prompt, timeout=TIMEOUT_MS, polling="raf")
     return time.perf_counter() - start
 
 
