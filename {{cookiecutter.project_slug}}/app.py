@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
 
 import streamlit as st
 
 import browser_session
 import signin
-from core import llm, telemetry
+from core import export, llm, telemetry
 from core.budget import DailyAllowance
 from core.chat import ChatTurn
 from core.config import PROJECT_NAME, ConfigError, Settings, load_settings
@@ -266,6 +267,50 @@ def render_conversation_list(
         )
 
 
+def render_downloads(
+    store: SessionStore, session_key: str, open_summary: ConversationSummary | None
+) -> None:
+    """Export: the open conversation as Markdown, all of them as JSON Lines (core/export.py).
+
+    Both files are built from the store only when their button is clicked (Streamlit runs the
+    callable then, on its own thread), never on every run, so they include the latest reply. The
+    full export is written to a temporary file one conversation at a time; Streamlit then holds the
+    finished file in memory while it serves it.
+    """
+    st.subheader("Your data")
+    if open_summary is not None:
+        title, conversation_id = open_summary.title, open_summary.id
+        st.download_button(
+            "Download this conversation",
+            data=lambda: "".join(
+                export.conversation_markdown(
+                    title, store.read_messages(session_key, conversation_id)
+                )
+            ),
+            file_name="conversation.md",
+            mime="text/markdown",
+            icon=":material/download:",
+            on_click="ignore",
+            key="download-conversation",
+        )
+
+    def all_conversations() -> bytes:
+        with tempfile.TemporaryFile() as spool:
+            export.write_export(export.conversations_jsonl(store, session_key), spool)
+            spool.seek(0)
+            return spool.read()
+
+    st.download_button(
+        "Download all conversations",
+        data=all_conversations,
+        file_name="conversations.jsonl",
+        mime="application/jsonl",
+        icon=":material/download:",
+        on_click="ignore",
+        key="download-all",
+    )
+
+
 def render_server_info(session_key: str, signed_in: signin.SignedIn | None) -> None:
     """Which task rendered this page and whose conversations it serves: support and the end-to-end
     tests read these lines (keep their exact form). A signed-in person sees their name, never
@@ -358,7 +403,10 @@ def main() -> None:
     # Rendered last so a conversation started or renamed by this run is already listed.
     with st.sidebar:
         render_usage(app, session_key, history, turn)
-        render_conversation_list(store, session_key, store.list_conversations(session_key), open_id)
+        conversations = store.list_conversations(session_key)
+        render_conversation_list(store, session_key, conversations, open_id)
+        open_summary = next((c for c in conversations if c.id == open_id), None)
+        render_downloads(store, session_key, open_summary)
         render_server_info(session_key, signed_in)
 
 

@@ -370,3 +370,14 @@ def test_an_unreadable_usage_file_leaves_the_page_working(
     assert transcript(page)[-1][1].startswith("Echo from")
     sidebar = [caption.value for caption in page.sidebar.caption]
     assert "Today (UTC): usage unavailable" in sidebar
+
+
+def download_labels(page: AppTest) -> list[str]:
+    return [element.proto.label for element in page.sidebar.get("download_button")]
+
+
+def test_export_buttons_offer_the_open_conversation_and_all_of_them(open_page: Page) -> None:
+    page = open_page()
+    assert download_labels(page) == ["Download all conversations"]  # nothing open yet
+    page = send(page, "Hello there")
+    assert download_labels(page) == ["Download this conversation", "Download all conversations"]
