@@ -25,7 +25,7 @@ import streamlit as st
 
 import browser_session
 import signin
-from core import export, llm, telemetry
+from core import erase, export, llm, telemetry
 from core.budget import DailyAllowance
 from core.chat import ChatTurn
 from core.config import PROJECT_NAME, ConfigError, Settings, load_settings
@@ -40,6 +40,7 @@ NOTICE = "notice"  # a message for the next run, e.g. after a delete
 MODEL = "model_id"  # the model picker's value
 SHOWN_MESSAGES = "shown_messages"  # how many of the open conversation's latest messages are drawn
 SHOWN_CONVERSATIONS = "shown_conversations"  # how many of the latest conversations are listed
+CONFIRM_DELETE_ALL = "confirm_delete_all"  # True while "Delete all my conversations" awaits a yes
 
 # A page run draws only the latest messages and conversations, so a turn costs the same in a long
 # conversation as in a short one; "Show earlier messages" / "Show more conversations" grow the
@@ -108,6 +109,18 @@ def delete_conversation(
     if st.session_state.get(OPEN) == summary.id:
         st.session_state[OPEN] = None
     st.session_state[NOTICE] = f"Deleted “{summary.title}”."
+
+
+def set_confirm_delete_all(waiting: bool) -> None:
+    st.session_state[CONFIRM_DELETE_ALL] = waiting
+
+
+def delete_all_conversations(store: SessionStore, session_key: str) -> None:
+    """Soft delete of everything: each conversation goes to the store's trash (core/erase.py)."""
+    moved = erase.trash_all(store, session_key)
+    st.session_state[CONFIRM_DELETE_ALL] = False
+    st.session_state[OPEN] = None
+    st.session_state[NOTICE] = f"Deleted all your conversations ({moved})."
 
 
 # --- Rendering ----------------------------------------------------------------------------------
@@ -311,6 +324,35 @@ def render_downloads(
     )
 
 
+def render_delete_all(store: SessionStore, session_key: str, count: int) -> None:
+    """The "Delete all my conversations" button, with a confirmation saying what happens next."""
+    if count == 0:
+        return
+    if not st.session_state.get(CONFIRM_DELETE_ALL):
+        st.button(
+            "Delete all my conversations",
+            icon=":material/delete_sweep:",
+            key="delete-all",
+            on_click=set_confirm_delete_all,
+            args=(True,),
+        )
+        return
+    st.warning(
+        f"Delete all {count} of your conversations? They leave this list now. The server keeps "
+        "them in its trash area until the trash retention period ends, then erases them for good; "
+        "until then an administrator can still restore them."
+    )
+    yes_col, no_col = st.columns(2)
+    yes_col.button(
+        "Delete all",
+        key="confirm-delete-all",
+        type="primary",
+        on_click=delete_all_conversations,
+        args=(store, session_key),
+    )
+    no_col.button("Cancel", key="cancel-delete-all", on_click=set_confirm_delete_all, args=(False,))
+
+
 def render_server_info(session_key: str, signed_in: signin.SignedIn | None) -> None:
     """Which task rendered this page and whose conversations it serves: support and the end-to-end
     tests read these lines (keep their exact form). A signed-in person sees their name, never
@@ -407,6 +449,7 @@ def main() -> None:
         render_conversation_list(store, session_key, conversations, open_id)
         open_summary = next((c for c in conversations if c.id == open_id), None)
         render_downloads(store, session_key, open_summary)
+        render_delete_all(store, session_key, len(conversations))
         render_server_info(session_key, signed_in)
 
 
