@@ -66,6 +66,7 @@ EXPECTED_FILES = {
     "scripts/production_review/project.py",
     "scripts/production_review/registry.py",
     "scripts/production_review/report.py",
+    "scripts/production_review/retention.py",
     "scripts/production_review/repository.py",
     "scripts/production_review/static_files.py",
     "scripts/production_review/static_monitoring.py",

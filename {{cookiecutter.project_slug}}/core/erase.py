@@ -13,7 +13,9 @@ The folder is first renamed out of the app's sight in one step (a name no store 
 a page running meanwhile sees the person as new rather than half erased; what that page writes
 afterwards is a new folder, which the same command removes. Hostile identity values cannot reach
 outside the folder: the issuer and subject are hashed, a session key must pass the store's own
-rule (``is_store_key``), and a folder that is a symlink is refused, never followed.
+rule (``is_store_key``), and a folder that is a symlink is refused, never followed. Should the
+command be killed between the rename and the removal, a ``.erasing-<key>-<hex>`` folder stays in
+``SESSIONS_DIR``: neither the app nor the purge reads it, and ``rm -r`` finishes the job.
 """
 
 from __future__ import annotations

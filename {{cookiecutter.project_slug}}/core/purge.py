@@ -31,6 +31,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,10 +116,11 @@ def _purge_area(area: Path, cutoff: float, counts: Counter[str], label: str) -> 
     try:
         with os.scandir(fd) as entries:
             for entry in list(entries):
-                info = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(info.st_mode) and _moved_at(entry.name, info) < cutoff:
-                    os.unlink(entry.name, dir_fd=fd)
-                    counts[label] += 1
+                with suppress(FileNotFoundError):  # removed meanwhile (an erase): nothing to do
+                    info = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(info.st_mode) and _moved_at(entry.name, info) < cutoff:
+                        os.unlink(entry.name, dir_fd=fd)
+                        counts[label] += 1
     finally:
         os.close(fd)
 
@@ -170,7 +172,11 @@ def purge(root: Path, windows: Windows, *, now: float) -> Counter[str]:
         folder = Path(entry.path)
         if windows.conversations:
             cutoff = now - windows.conversations * DAY_SECONDS
-            for name in os.listdir(folder):
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:  # erased meanwhile
+                continue
+            for name in names:
                 stem = name.removesuffix(".jsonl")
                 if name != INDEX_FILE and name.endswith(".jsonl") and parse_session_key(stem):
                     _purge_conversation(folder / name, cutoff, counts)
