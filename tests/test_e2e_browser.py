@@ -215,3 +215,47 @@ def test_bedrock_path_end_to_end(project: Path, processes: Processes, tmp_path: 
     assert emf_checker(project)(turn) == []
     for secret in (question, "Paris", session_key, "fake-secret-access-key"):
         assert secret not in log, f"the server log carries {secret!r}"
+
+
+def test_export_and_delete_all_from_the_sidebar(
+    project: Path, processes: Processes, tmp_path: Path
+) -> None:
+    """The sidebar's data buttons in a real browser: both downloads arrive with the conversation
+    in them, and "Delete all my conversations" asks first, then moves everything to trash."""
+    sessions_dir = tmp_path / "sessions"
+    server = processes.streamlit(project, streamlit_env(sessions_dir, LLM_PROVIDER="echo"))
+    sidebar_button = "[data-testid='stSidebar'] button"
+
+    with chromium() as browser:
+        page = new_page(browser)
+        with artifacts_on_failure([page], tmp_path / "artifacts", [processes.log_dir]):
+            open_chat(page, server.url)
+            send_message(page, FIRST)
+            session_key = server_identity(page).session_key
+
+            with page.expect_download() as markdown_download:
+                page.locator(sidebar_button, has_text="Download this conversation").click()
+            markdown = Path(markdown_download.value.path()).read_text(encoding="utf-8")
+            assert markdown_download.value.suggested_filename == "conversation.md"
+            assert markdown.startswith("# ") and f"\n{FIRST}\n" in markdown
+            assert "\n## Assistant (" in markdown
+
+            with page.expect_download() as all_download:
+                page.locator(sidebar_button, has_text="Download all conversations").click()
+            lines = Path(all_download.value.path()).read_text(encoding="utf-8").splitlines()
+            (record,) = [json.loads(line) for line in lines]
+            assert record["messages"][0]["content"] == FIRST
+            assert record["messages"][1]["model"]
+
+            page.locator(sidebar_button, has_text="Delete all my conversations").click()
+            expect(page.locator("[data-testid='stSidebar']")).to_contain_text(
+                "Delete all 1 of your conversations?"
+            )
+            page.locator(sidebar_button, has_text="Delete all").filter(
+                has_not_text="my conversations"
+            ).click()
+            expect(page.get_by_text("Deleted all your conversations (1).")).to_be_visible()
+            expect(page.locator(CHAT_MESSAGE)).to_have_count(0)
+
+    assert len(list((sessions_dir / session_key / "trash").iterdir())) == 1
+    assert not list((sessions_dir / session_key).glob("*-*.jsonl"))

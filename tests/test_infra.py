@@ -281,6 +281,9 @@ GOOD_AND_BAD: dict[str, tuple[list[str], list[str]]] = {
     "DailyTokenLimit": (["0", "200000", "1000000000"], ["-1", "1.5", "1000000001", ""]),
     "DailyTokenAlarmThreshold": (["1000", "2000000"], ["999", "0", "2.5", ""]),
     "MonthlyBudgetUsd": (["0", "50", "1000000"], ["-1", "12.5", "1000001", ""]),
+    "ConversationRetentionDays": (["0", "365", "36500"], ["-1", "1.5", "36501", ""]),
+    "TrashRetentionDays": (["1", "30", "36500"], ["0", "-1", "36501", ""]),
+    "QuarantineRetentionDays": (["1", "90", "36500"], ["0", "2.5", "36501", ""]),
     "CloudFrontPriceClass": (["PriceClass_100", "PriceClass_All"], ["PriceClass_50", ""]),
     "CustomDomainName": (
         ["", "chat.example.com", "bot.internal.example.co.uk"],
@@ -1095,7 +1098,9 @@ def test_app_roles_carry_the_bootstrap_boundary(baked: Baked) -> None:
         arn = Evaluator(baked.app).value(role["Properties"]["PermissionsBoundary"])
         assert arn == f"arn:aws:iam::123456789012:policy/{name}", role_name
         (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+        # The task roles are ECS's; the purge schedule's role is EventBridge Scheduler's.
+        service = "scheduler" if role_name == "PurgeSchedulerRole" else "ecs-tasks"
+        assert trust["Principal"] == {"Service": f"{service}.amazonaws.com"}, role_name
         assert trust["Condition"] == {
             "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
         }
@@ -1412,3 +1417,39 @@ def test_bootstrap_outputs_what_the_workflow_reads(baked: Baked) -> None:
         Evaluator(baked.bootstrap).value(baked.bootstrap["Outputs"]["TemplateBucketName"]["Value"])
         == "<TemplateBucket>"
     )
+
+
+def test_purge_schedule_runs_the_app_task_with_a_least_privilege_role(baked: Baked) -> None:
+    """The daily retention purge: the app's own task definition in its own cluster, and a role
+    that can do exactly that (start it, handing ECS the task's two roles)."""
+    schedule = baked.app["Resources"]["PurgeSchedule"]["Properties"]
+    target = schedule["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["Cluster", "Arn"]}
+    assert target["EcsParameters"]["TaskDefinitionArn"] == {"Ref": "TaskDefinition"}
+    assert json.loads(target["Input"]) == {
+        "containerOverrides": [{"name": "app", "command": ["purge"]}]
+    }
+    assert schedule["State"] == "ENABLED"
+    run, pass_role = list(statements(baked.app["Resources"]["PurgeSchedulerRole"]))
+    assert run == {
+        "Effect": "Allow",
+        "Action": "ecs:RunTask",
+        "Resource": {"Ref": "TaskDefinition"},
+        "Condition": {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["Cluster", "Arn"]}}},
+    }
+    assert pass_role["Action"] == "iam:PassRole"
+    assert pass_role["Resource"] == [
+        {"Fn::GetAtt": ["TaskRole", "Arn"]},
+        {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
+    ]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    _, definition = container(baked)
+    environment = {e["Name"]: e["Value"] for e in definition["Environment"] if "Name" in e}
+    for parameter, variable in [
+        ("ConversationRetentionDays", "CONVERSATION_RETENTION_DAYS"),
+        ("TrashRetentionDays", "TRASH_RETENTION_DAYS"),
+        ("QuarantineRetentionDays", "QUARANTINE_RETENTION_DAYS"),
+    ]:
+        assert environment[variable] == {"Ref": parameter}

@@ -112,6 +112,7 @@ ARN_OF_TYPE: dict[str, str] = {
     ),
     "AWS::IAM::Role": "arn:aws:iam::{a}:role/{s}-TaskRole-1ABC",
     "AWS::Logs::LogGroup": "arn:aws:logs:{r}:{a}:log-group:{s}-LogGroup-1ABC",
+    "AWS::Scheduler::Schedule": "arn:aws:scheduler:{r}:{a}:schedule/default/{s}-purge",
     "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:{r}:{a}:secret:{s}/cookie-AbCdEf",
     "AWS::SNS::Subscription": "arn:aws:sns:{r}:{a}:{s}-AlarmTopic-1ABC",
     "AWS::SNS::Topic": "arn:aws:sns:{r}:{a}:{s}-AlarmTopic-1ABC",

@@ -837,6 +837,39 @@ DEFECTS: list[Defect] = [
         "no move to Infrequent Access",
         app(lambda b: props(b, "AWS::EFS::FileSystem").pop("LifecyclePolicies")),
     ),
+    # Data retention
+    ("DATA-5", "no purge schedule", app(remove_resources_of_type("AWS::Scheduler::Schedule"))),
+    (
+        "DATA-5",
+        "purge schedule disabled",
+        app(lambda b: props(b, "AWS::Scheduler::Schedule").update({"State": "DISABLED"})),
+    ),
+    (
+        "DATA-5",
+        "the schedule starts the server instead of the purge",
+        app(
+            lambda b: props(b, "AWS::Scheduler::Schedule")["Target"].update(
+                {"Input": '{"containerOverrides": [{"name": "app", "command": []}]}'}
+            )
+        ),
+    ),
+    (
+        "DATA-5",
+        "the trash window never reaches the task",
+        app(
+            lambda b: container(b).update(
+                {
+                    "Environment": [
+                        entry
+                        for entry in container(b)["Environment"]
+                        if not (
+                            isinstance(entry, dict) and entry.get("Name") == "TRASH_RETENTION_DAYS"
+                        )
+                    ]
+                }
+            )
+        ),
+    ),
 ]
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
 
 import streamlit as st
 
 import browser_session
 import signin
-from core import llm, telemetry
+from core import erase, export, llm, telemetry
 from core.budget import DailyAllowance
 from core.chat import ChatTurn
 from core.config import PROJECT_NAME, ConfigError, Settings, load_settings
@@ -39,6 +40,7 @@ NOTICE = "notice"  # a message for the next run, e.g. after a delete
 MODEL = "model_id"  # the model picker's value
 SHOWN_MESSAGES = "shown_messages"  # how many of the open conversation's latest messages are drawn
 SHOWN_CONVERSATIONS = "shown_conversations"  # how many of the latest conversations are listed
+CONFIRM_DELETE_ALL = "confirm_delete_all"  # True while "Delete all my conversations" awaits a yes
 
 # A page run draws only the latest messages and conversations, so a turn costs the same in a long
 # conversation as in a short one; "Show earlier messages" / "Show more conversations" grow the
@@ -107,6 +109,18 @@ def delete_conversation(
     if st.session_state.get(OPEN) == summary.id:
         st.session_state[OPEN] = None
     st.session_state[NOTICE] = f"Deleted “{summary.title}”."
+
+
+def set_confirm_delete_all(waiting: bool) -> None:
+    st.session_state[CONFIRM_DELETE_ALL] = waiting
+
+
+def delete_all_conversations(store: SessionStore, session_key: str) -> None:
+    """Soft delete of everything: each conversation goes to the store's trash (core/erase.py)."""
+    moved = erase.trash_all(store, session_key)
+    st.session_state[CONFIRM_DELETE_ALL] = False
+    st.session_state[OPEN] = None
+    st.session_state[NOTICE] = f"Deleted all your conversations ({moved})."
 
 
 # --- Rendering ----------------------------------------------------------------------------------
@@ -266,6 +280,79 @@ def render_conversation_list(
         )
 
 
+def render_downloads(
+    store: SessionStore, session_key: str, open_summary: ConversationSummary | None
+) -> None:
+    """Export: the open conversation as Markdown, all of them as JSON Lines (core/export.py).
+
+    Both files are built from the store only when their button is clicked (Streamlit runs the
+    callable then, on its own thread), never on every run, so they include the latest reply. The
+    full export is written to a temporary file one conversation at a time; Streamlit then holds the
+    finished file in memory while it serves it.
+    """
+    st.subheader("Your data")
+    if open_summary is not None:
+        title, conversation_id = open_summary.title, open_summary.id
+        st.download_button(
+            "Download this conversation",
+            data=lambda: "".join(
+                export.conversation_markdown(
+                    title, store.read_messages(session_key, conversation_id)
+                )
+            ),
+            file_name="conversation.md",
+            mime="text/markdown",
+            icon=":material/download:",
+            on_click="ignore",
+            key="download-conversation",
+        )
+
+    def all_conversations() -> bytes:
+        with tempfile.TemporaryFile() as spool:
+            export.write_export(export.conversations_jsonl(store, session_key), spool)
+            spool.seek(0)
+            return spool.read()
+
+    st.download_button(
+        "Download all conversations",
+        data=all_conversations,
+        file_name="conversations.jsonl",
+        mime="application/jsonl",
+        icon=":material/download:",
+        on_click="ignore",
+        key="download-all",
+    )
+
+
+def render_delete_all(store: SessionStore, session_key: str, count: int) -> None:
+    """The "Delete all my conversations" button, with a confirmation saying what happens next."""
+    if count == 0:
+        return
+    if not st.session_state.get(CONFIRM_DELETE_ALL):
+        st.button(
+            "Delete all my conversations",
+            icon=":material/delete_sweep:",
+            key="delete-all",
+            on_click=set_confirm_delete_all,
+            args=(True,),
+        )
+        return
+    st.warning(
+        f"Delete all {count} of your conversations? They leave this list now. The server keeps "
+        "them in its trash area until the trash retention period ends, then erases them for good; "
+        "until then an administrator can still restore them."
+    )
+    yes_col, no_col = st.columns(2)
+    yes_col.button(
+        "Delete all",
+        key="confirm-delete-all",
+        type="primary",
+        on_click=delete_all_conversations,
+        args=(store, session_key),
+    )
+    no_col.button("Cancel", key="cancel-delete-all", on_click=set_confirm_delete_all, args=(False,))
+
+
 def render_server_info(session_key: str, signed_in: signin.SignedIn | None) -> None:
     """Which task rendered this page and whose conversations it serves: support and the end-to-end
     tests read these lines (keep their exact form). A signed-in person sees their name, never
@@ -358,7 +445,11 @@ def main() -> None:
     # Rendered last so a conversation started or renamed by this run is already listed.
     with st.sidebar:
         render_usage(app, session_key, history, turn)
-        render_conversation_list(store, session_key, store.list_conversations(session_key), open_id)
+        conversations = store.list_conversations(session_key)
+        render_conversation_list(store, session_key, conversations, open_id)
+        open_summary = next((c for c in conversations if c.id == open_id), None)
+        render_downloads(store, session_key, open_summary)
+        render_delete_all(store, session_key, len(conversations))
         render_server_info(session_key, signed_in)
 
 

@@ -15,6 +15,11 @@ naming the variables at fault (never a secret's value), and every page shows the
 chat, the load balancer sees a healthy task, and the deploy smoke check (scripts/probe.py) reports
 the error page instead of a crash loop that hides its reason.
 
+The same image runs the maintenance jobs: ECS can override a task's command but not its
+entrypoint, so a first argument naming a job (``purge``, ``erase``) runs ``python -m core.<job>``
+with the remaining arguments instead of Streamlit. The scheduled retention task passes ``purge``
+(infra/app.yaml); an operator's one-off task passes ``erase --issuer ... --subject ...``.
+
 Local runs keep ``uv run streamlit run app.py`` (anonymous); ``python serve.py`` is how a local
 run with sign-in starts (README.md, "Sign-in").
 """
@@ -31,6 +36,8 @@ from typing import NoReturn
 from core.config import AuthSettings, ConfigError, load_auth_settings
 
 SECRETS_FILE_NAME = "secrets.toml"
+# Jobs the image runs instead of the server: the first argument -> the module run with the rest.
+JOBS = {"purge": "core.purge", "erase": "core.erase"}
 
 
 def toml_string(value: str) -> str:
@@ -134,8 +141,15 @@ def _log(message: str) -> None:
     print(f"serve.py: {message}", file=sys.stderr, flush=True)
 
 
+def job_command(argv: Sequence[str]) -> list[str] | None:
+    """``python -m core.<job> <rest>`` when the first argument names a job, else None."""
+    if not argv or argv[0] not in JOBS:
+        return None
+    return [sys.executable, "-m", JOBS[argv[0]], *argv[1:]]
+
+
 def main(argv: Sequence[str]) -> NoReturn:
-    command = prepare(os.environ, argv)
+    command = job_command(argv) or prepare(os.environ, argv)
     os.execv(command[0], command)  # noqa: S606 (our own interpreter, a fixed argument list)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 # Importing the check modules registers their checks.
 from production_review import (  # noqa: F401
     live_monitoring,
+    retention,
     static_files,
     static_monitoring,
     static_stacks,

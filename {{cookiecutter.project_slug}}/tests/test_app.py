@@ -370,3 +370,36 @@ def test_an_unreadable_usage_file_leaves_the_page_working(
     assert transcript(page)[-1][1].startswith("Echo from")
     sidebar = [caption.value for caption in page.sidebar.caption]
     assert "Today (UTC): usage unavailable" in sidebar
+
+
+def download_labels(page: AppTest) -> list[str]:
+    return [element.proto.label for element in page.sidebar.get("download_button")]
+
+
+def test_export_buttons_offer_the_open_conversation_and_all_of_them(open_page: Page) -> None:
+    page = open_page()
+    assert download_labels(page) == ["Download all conversations"]  # nothing open yet
+    page = send(page, "Hello there")
+    assert download_labels(page) == ["Download this conversation", "Download all conversations"]
+
+
+def test_delete_all_asks_first_then_moves_everything_to_trash(
+    open_page: Page, sessions_dir: Path, browser: FakeBrowser
+) -> None:
+    page = send(open_page(), "first")
+    page.sidebar.button[0].click().run()  # "New conversation"
+    page = send(page, "second")
+    page.sidebar.button(key="delete-all").click().run()
+    (warning,) = page.sidebar.warning
+    assert "Delete all 2 of your conversations?" in warning.value
+    assert "trash" in warning.value and "erases them for good" in warning.value
+    page.sidebar.button(key="cancel-delete-all").click().run()
+    assert conversation_titles(page) and not page.sidebar.warning
+
+    page.sidebar.button(key="delete-all").click().run()
+    page.sidebar.button(key="confirm-delete-all").click().run()
+    assert not page.exception, page.exception
+    assert conversation_titles(page) == []
+    assert "Deleted all your conversations (2)." in page.success[0].value
+    assert len(list((sessions_dir / str(browser.stored) / "trash").iterdir())) == 2
+    assert transcript(open_page()) == []

@@ -12,6 +12,7 @@ test wraps `describe_stacks` to report it. Every other call goes to moto unchang
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -361,6 +362,7 @@ class Deployment:
     stack_status: str | None = None
     alarm_subscription: str | None = "confirmed"  # or "pending", or None for no subscriber
     firing_alarm: str | None = None  # the metric of an alarm left in ALARM
+    purge_logged: bool = True  # the daily purge task logged a completed run just now (DATA-6)
 
     def create(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
         """Create the resources in moto; return the client factory the review should use."""
@@ -376,6 +378,18 @@ class Deployment:
             logs.put_retention_policy(
                 logGroupName=f"/ecs/{APP_STACK}", retentionInDays=self.log_retention
             )
+        logs.create_log_stream(logGroupName=f"/ecs/{APP_STACK}", logStreamName="app/app/1")
+        lines = [{"event": "turn", "outcome": "ok"}]  # not a purge: must not count as one
+        if self.purge_logged:
+            lines.append({"event": "purge", "removed_trash": 2, "removed_conversations": 0})
+        logs.put_log_events(
+            logGroupName=f"/ecs/{APP_STACK}",
+            logStreamName="app/app/1",
+            logEvents=[
+                {"timestamp": int(datetime.now(UTC).timestamp() * 1000), "message": json.dumps(x)}
+                for x in lines
+            ],
+        )
         secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name=f"{APP_STACK}/cookie-secret", SecretString="generated-by-the-stack"
         )["ARN"]
@@ -623,3 +637,31 @@ def test_a_new_alarm_may_lack_data_for_a_while(aws: None, monkeypatch: pytest.Mo
     assert live_monitoring.alarms_quiet(live, now=just_now) == []
     later = just_now + live_monitoring.SETTLING_TIME + timedelta(minutes=1)
     assert live_monitoring.alarms_quiet(live, now=later) == [f"{name} is INSUFFICIENT_DATA"]
+
+
+def test_the_purge_must_have_run_in_the_last_day_once_the_stack_is_a_day_old(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DATA-6 against moto's CloudWatch Logs. moto ignores the JSON filter pattern and returns
+    every line, so the "turn" line beside the purge line also shows that only a purge counts."""
+    retention = importlib.import_module("production_review.retention")
+    just_now = datetime.now(UTC)
+    two_days_on = just_now + timedelta(days=2)
+
+    logged = review.Live(APP_STACK, BOOTSTRAP_STACK, Deployment().create(monkeypatch))
+    assert retention.purge_ran(logged, now=just_now) == []
+    (stale,) = retention.purge_ran(logged, now=two_days_on)  # that run is two days old by then
+    assert "no completed purge" in stale
+
+
+def test_a_young_stack_without_a_purge_yet_passes_and_an_old_one_fails(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retention = importlib.import_module("production_review.retention")
+    never = review.Live(
+        APP_STACK, BOOTSTRAP_STACK, Deployment(purge_logged=False).create(monkeypatch)
+    )
+    just_now = datetime.now(UTC)
+    assert retention.purge_ran(never, now=just_now) == []  # created just now: not due yet
+    (problem,) = retention.purge_ran(never, now=just_now + timedelta(days=2))
+    assert "no completed purge was logged in the last 24 hours" in problem

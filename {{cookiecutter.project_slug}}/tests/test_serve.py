@@ -150,3 +150,17 @@ def test_streamlit_accepts_the_secrets_file_option(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "chat-client"
+
+
+def test_a_job_name_runs_that_job_instead_of_streamlit() -> None:
+    assert serve.job_command(["purge"]) == [sys.executable, "-m", "core.purge"]
+    assert serve.job_command(["erase", "--session-key", "k"]) == [
+        sys.executable,
+        "-m",
+        "core.erase",
+        "--session-key",
+        "k",
+    ]
+    assert serve.job_command([]) is None
+    assert serve.job_command(["--server.port=9999"]) is None
+    assert serve.job_command(["core.purge"]) is None  # only the listed names

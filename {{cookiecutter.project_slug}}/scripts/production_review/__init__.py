@@ -7,5 +7,6 @@
 - ``static_files``, ``static_stacks`` and ``static_monitoring``: checks of the repository's files
   and stack templates;
 - ``live`` and ``live_monitoring``: checks of the deployed stacks through boto3;
+- ``retention``: the retention purge is scheduled (static) and ran in the last day (live);
 - ``report``: running the checks and printing one Markdown line per checklist item.
 """
