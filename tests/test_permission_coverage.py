@@ -531,7 +531,9 @@ def deploy_call_arn(action: str, stack: str, slug: str) -> str:
     return "*"  # Describe calls that take no resource-level permissions
 
 
-def test_deploy_role_allows_every_call_of_the_deploy_workflow(default_project: Path) -> None:
+def test_deploy_role_allows_every_call_of_the_deploy_workflow(
+    default_project: Path, report: Callable[[str], None]
+) -> None:
     bootstrap = load(default_project / "infra" / "bootstrap.yaml")
     identity, boundary = role_policies(bootstrap, "DeployRole", "")
     context = {
@@ -545,7 +547,7 @@ def test_deploy_role_allows_every_call_of_the_deploy_workflow(default_project: P
         for arn in [deploy_call_arn(action, stack, default_project.name)]
         if not allowed_by_role(identity, boundary, Request(action, arn, context))
     ]
-    print(f"checked {len(calls)} deploy workflow calls against the deploy role, 0 exceptions")
+    report(f"[permissions] checked {len(calls)} deploy workflow calls against the deploy role")
     # The uploads may go under the app stack's prefix only: not another stack's templates.
     for action in S3_TEMPLATE_CALLS:
         other = Request(action, "<TemplateBucket.Arn>/other-stack/0f.template", context)
