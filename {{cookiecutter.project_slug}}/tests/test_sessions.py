@@ -567,8 +567,11 @@ def test_a_damaged_index_never_breaks_the_listing(store: SessionStore, session_k
 
 
 def test_the_index_is_compacted_and_stays_correct(
-    store: SessionStore, session_key: str, monkeypatch: pytest.MonkeyPatch
+    clocked_store: SessionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A ticking clock: with the wall clock, c1 and c2 could share a timestamp, and the expected
+    # order below would then depend on their random ids (1 run in about 40 failed).
+    store, session_key = clocked_store, new_session_key()
     monkeypatch.setattr(sessions, "_INDEX_SLACK", 4)
     ids = [store.create_conversation(session_key, f"c{i}") for i in range(3)]
     for round_number in range(10):
