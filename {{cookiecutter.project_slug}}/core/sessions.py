@@ -529,6 +529,17 @@ def _keep(cache: OrderedDict[str, Any], key: str, state: Any, max_bytes: int) ->
         total -= evicted.offset
 
 
+def _can_resume(fd: int, info: os.stat_result, file_id: tuple[int, int], offset: int) -> bool:
+    """Whether parsing of the open file may go on at a cached ``offset``: it is still the file
+    that was read (same device and inode), it has not shrunk, and the offset follows a newline.
+    Otherwise it was replaced or rewritten and is parsed again from the start."""
+    return (
+        file_id == (info.st_dev, info.st_ino)
+        and offset <= info.st_size
+        and (offset == 0 or os.pread(fd, 1, offset - 1) == b"\n")
+    )
+
+
 def _process_lock(path: Path) -> threading.RLock:
     """The in-process lock for a file: conversation files and index files have separate stripes."""
     stripes = _INDEX_LOCKS if path.name == INDEX_FILE else _PROCESS_LOCKS
@@ -775,12 +786,7 @@ class SessionStore:
         info = os.fstat(fd)
         file_id = (info.st_dev, info.st_ino)
         cached = self._cache_get(path)
-        reuse = (
-            cached is not None
-            and cached.file_id == file_id
-            and cached.offset <= info.st_size
-            and (cached.offset == 0 or os.pread(fd, 1, cached.offset - 1) == b"\n")
-        )
+        reuse = cached is not None and _can_resume(fd, info, cached.file_id, cached.offset)
         state = cached if reuse and cached is not None else _Parsed(conversation_id, file_id)
         try:
             try:
@@ -891,12 +897,7 @@ class SessionStore:
             raise _Unreadable("the index is not a regular file")
         file_id = (info.st_dev, info.st_ino)
         cached = self._index_cached(path)
-        reuse = (
-            cached is not None
-            and cached.file_id == file_id
-            and cached.offset <= info.st_size
-            and (cached.offset == 0 or os.pread(fd, 1, cached.offset - 1) == b"\n")
-        )
+        reuse = cached is not None and _can_resume(fd, info, cached.file_id, cached.offset)
         state = cached if reuse and cached is not None else _Index(file_id)
         state.feed(_read_range(fd, state.offset, info.st_size))
         with self._cache_lock:
