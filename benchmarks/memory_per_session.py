@@ -17,15 +17,11 @@ conversation sizes. Run it from the template's root, after ``uv sync``:
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
-
-from tests.bakery import TEMPLATE_ROOT
+from benchmarks.project import prepare_project
 from tests.support.browser import chromium, new_page
 from tests.support.chat import open_chat, send_message
 from tests.support.servers import Processes, streamlit_env
@@ -41,18 +37,6 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no {field} for pid {pid}")
-
-
-def prepare_project(workdir: Path, project: Path | None) -> Path:
-    """The project to measure, with its locked dependencies installed."""
-    if project is None:
-        project = Path(cookiecutter(str(TEMPLATE_ROOT), no_input=True, output_dir=str(workdir)))
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
-    }
-    env["UV_LINK_MODE"] = "copy"
-    subprocess.run(["uv", "sync", "--locked", "--quiet"], cwd=project, env=env, check=True)  # noqa: S607
-    return project
 
 
 def measure(project: Path, steps: list[int], workdir: Path) -> list[tuple[int, float]]:

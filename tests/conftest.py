@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from cookiecutter.main import cookiecutter
 
+from benchmarks.project import project_env
 from tests.bakery import TEMPLATE_ROOT, VARIATIONS, Baker
 
 __all__ = ["TEMPLATE_ROOT", "VARIATIONS", "Baker"]
@@ -67,14 +67,10 @@ def synced_default_project(default_project: Path, tmp_path_factory: pytest.TempP
     """
     path = tmp_path_factory.mktemp("e2e") / default_project.name
     shutil.copytree(default_project, path)
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
-    }
-    env["UV_LINK_MODE"] = "copy"
     sync = subprocess.run(
         ["uv", "sync", "--locked"],
         cwd=path,
-        env=env,
+        env=project_env(),
         capture_output=True,
         text=True,
         check=False,
