@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.bakery import TEMPLATE_ROOT, Baker
-from tests.cfn_eval import load
+from tests.support.bakery import TEMPLATE_ROOT, Baker
+from tests.support.cloudformation import load_template
 
 # (answer overrides, the start of the one error line each bad answer must produce)
 BAD_ANSWERS: list[tuple[dict[str, str], str]] = [
@@ -190,8 +190,8 @@ def test_load_balancer_name_is_one_aws_accepts(bake: Baker, slug: str) -> None:
     load balancer is "lb-<app stack>" for every slug, and the execution role's load balancer ARNs
     name exactly that."""
     project = bake(project_slug=slug)
-    app = load(project / "infra" / "app.yaml")
-    bootstrap = load(project / "infra" / "bootstrap.yaml")
+    app = load_template(project / "infra" / "app.yaml")
+    bootstrap = load_template(project / "infra" / "bootstrap.yaml")
     stack = f"{slug}-app"
     name = app["Resources"]["LoadBalancer"]["Properties"]["Name"]["Fn::Sub"]
     name = name.replace("${AWS::StackName}", stack)
