@@ -4,7 +4,8 @@ Validators catch the generic mistakes; the structural tests pin the decisions th
 built on (DESIGN.md section 3), each of which a well-meant edit could undo without any validator
 noticing: the health path, stickiness, no DesiredCount, EFS over TLS with IAM, the OIDC trust,
 Bedrock scoped to the configured models, secrets out of plain environment values, retention.
-Values computed by intrinsic functions are evaluated (tests/cfn_eval.py), not pattern-matched.
+Values computed by intrinsic functions are evaluated (tests/support/cloudformation.py), not
+pattern-matched.
 """
 
 from __future__ import annotations

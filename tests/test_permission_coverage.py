@@ -8,8 +8,9 @@ stack. So, without an account:
   CloudFormation resource handlers declare (``handlers.<create|read|update|delete>.permissions``
   in the resource schemas that cfn-lint ships, the same registry schemas CloudFormation uses)
   are checked against the execution role's policies, and its permissions boundary if it has one,
-  with tests/iam_eval.py, for a resource ARN the app stack would create. ``list`` handlers are not
-  checked: CloudFormation calls them for resource discovery and import, never for a stack deploy.
+  with tests/support/iam_policy.py, for a resource ARN the app stack would create. ``list``
+  handlers are not checked: CloudFormation calls them for resource discovery and import, never
+  for a stack deploy.
 - **Deploy role.** Every AWS call the deploy workflow makes (read from ``deploy.yml``'s ``aws``
   commands, plus what ``aws cloudformation deploy``, its ``--s3-bucket`` template upload, and the
   ECR login/push actions call) against the deploy role, with the condition values the workflow
