@@ -201,19 +201,12 @@ def test_an_old_cookiecutter_is_refused(tmp_path: Path, monkeypatch: pytest.Monk
 # The real command line
 
 
-def test_cli_refuses_bad_answers_with_the_hooks_lines_and_writes_nothing(tmp_path: Path) -> None:
-    result = run_cookiecutter(
-        tmp_path, {"project_slug": "X", "github_repository": "nope", "aws_region": "mars-1"}
-    )
+def test_cli_refuses_a_bad_answer_with_the_hooks_line_and_writes_nothing(tmp_path: Path) -> None:
+    result = run_cookiecutter(tmp_path, {"project_slug": "X"})
 
     assert result.returncode == 1, result.stdout
-    lines = error_lines(result.stderr)
-    assert [line.split(":")[1].strip() for line in lines] == [
-        "project_slug",
-        "github_repository",
-        "aws_region",
-    ], result.stderr
-    assert lines[0].startswith("ERROR: project_slug: 'X' must be 3-24 characters"), result.stderr
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("ERROR: project_slug: 'X' must be 3-24 characters"), result.stderr
     assert "Nothing was generated" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
