@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 
-from tests.bakery import TEMPLATE_ROOT
+from tests.support.bakery import TEMPLATE_ROOT
 
 # Run by the project's interpreter: N conversations of M messages for one session key, written
 # through the project's own store (so the files are exactly what the app writes). Prints the ids.

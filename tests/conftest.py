@@ -1,4 +1,7 @@
-"""Shared fixtures for the template's tests: baking the template into temporary folders."""
+"""Shared fixtures for the template's tests: baking the template into temporary folders.
+
+Fixtures only: helpers and constants live in ``tests/support/``, which test modules import.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from benchmarks.project import project_env
-from tests.bakery import TEMPLATE_ROOT, VARIATIONS, Baker
-
-__all__ = ["TEMPLATE_ROOT", "VARIATIONS", "Baker"]
+from tests.support.bakery import TEMPLATE_ROOT, Baker
 
 
 @pytest.fixture

@@ -29,8 +29,7 @@ from packaging.markers import Marker
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from tests.bakery import VARIATIONS
-from tests.conftest import Baker
+from tests.support.bakery import VARIATIONS, Baker
 from tests.support.browser import artifacts_on_failure, chromium, new_page
 from tests.support.chat import open_chat, send_message
 from tests.support.container import (

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bakery import VARIATIONS
-from tests.conftest import Baker
+from tests.support.bakery import VARIATIONS, Baker
 
 # Variables of the developer's shell that would leak into the generated project's commands: the
 # template's own virtualenv, and the app's settings (its tests must not depend on the caller's).

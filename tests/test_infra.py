@@ -4,7 +4,8 @@ Validators catch the generic mistakes; the structural tests pin the decisions th
 built on (DESIGN.md section 3), each of which a well-meant edit could undo without any validator
 noticing: the health path, stickiness, no DesiredCount, EFS over TLS with IAM, the OIDC trust,
 Bedrock scoped to the configured models, secrets out of plain environment values, retention.
-Values computed by intrinsic functions are evaluated (tests/cfn_eval.py), not pattern-matched.
+Values computed by intrinsic functions are evaluated (tests/support/cloudformation.py), not
+pattern-matched.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.bakery import VARIATIONS
-from tests.cfn_eval import Evaluator, load
-from tests.conftest import Baker
+from tests.support.bakery import VARIATIONS, Baker
+from tests.support.cloudformation import Evaluator, load_template
+from tests.support.stack_parameters import APP_OPTIONS, CERTIFICATE, IMAGE, OIDC, OIDC_SECRET
 
 CHECKOV_FLAGS = ("--skip-download", "--output", "json")  # offline; machine-readable
 # Bytes CloudFormation accepts in a template passed inline (TemplateBody), which is how the
@@ -38,55 +39,10 @@ INLINE_TEMPLATE_LIMIT = 51_200
 S3_TEMPLATE_LIMIT = 1_000_000
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
-CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-OIDC_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:company-chat-app/oidc-AbC123"  # noqa: S105 (an ARN)
-OIDC = {
-    "SignIn": "oidc",
-    "OidcMetadataUrl": "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration",
-    "OidcClientId": "00000000-0000-0000-0000-000000000001",
-    "OidcClientSecretArn": OIDC_SECRET,
-    "OidcLogoutUrl": "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/logout",
-    "AllowedEmailDomains": "contoso.com,example.org",
-}
-
-# Parameter sets that switch on every option of the app stack. Checkov ignores resources whose
-# condition is false under the defaults, so each option set is scanned as its own template.
-APP_OPTIONS: dict[str, dict[str, str]] = {
-    "defaults": {},
-    "oidc": OIDC,
-    "sign-in-disabled": {"SignIn": "disabled"},
-    "custom-domain": {
-        "CustomDomainName": "chat.example.com",
-        "CustomDomainCertificateArn": CERTIFICATE,
-    },
-    "private": {"TaskSubnets": "private"},
-    "budget": {"MonthlyBudgetUsd": "100", "AlarmEmail": "ops@example.com"},
-    "existing-vpc": {
-        "ExistingVpcId": "vpc-0123456789abcdef0",
-        "ExistingPublicSubnet1": "subnet-0123456789abcdef0",
-        "ExistingPublicSubnet2": "subnet-0123456789abcdef1",
-    },
-    "existing-vpc-private-load-balancer": {
-        "ExistingVpcId": "vpc-0123456789abcdef0",
-        "ExistingPublicSubnet1": "subnet-0123456789abcdef0",
-        "ExistingPublicSubnet2": "subnet-0123456789abcdef1",
-        "ExistingPrivateSubnet1": "subnet-0123456789abcdef2",
-        "ExistingPrivateSubnet2": "subnet-0123456789abcdef3",
-    },
-    "existing-vpc-private": {
-        "ExistingVpcId": "vpc-0123456789abcdef0",
-        "ExistingPublicSubnet1": "subnet-0123456789abcdef0",
-        "ExistingPublicSubnet2": "subnet-0123456789abcdef1",
-        "ExistingPrivateSubnet1": "subnet-0123456789abcdef2",
-        "ExistingPrivateSubnet2": "subnet-0123456789abcdef3",
-        "TaskSubnets": "private",
-    },
-}
 BOOTSTRAP_OPTIONS: dict[str, dict[str, str]] = {
     "defaults": {},
     "existing-oidc-provider": {"CreateGitHubOidcProvider": "false"},
 }
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/company-chat@sha256:" + "ab" * 32
 
 
 @dataclass(frozen=True)
@@ -101,11 +57,11 @@ class Baked:
 
     @property
     def app(self) -> dict[str, Any]:
-        return load(self.infra / "app.yaml")
+        return load_template(self.infra / "app.yaml")
 
     @property
     def bootstrap(self) -> dict[str, Any]:
-        return load(self.infra / "bootstrap.yaml")
+        return load_template(self.infra / "bootstrap.yaml")
 
     @property
     def slug(self) -> str:

@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.bakery import VARIATIONS
-from tests.cfn_eval import Evaluator, load
-from tests.conftest import Baker
-from tests.test_infra import APP_OPTIONS, IMAGE
+from tests.support.bakery import VARIATIONS, Baker
+from tests.support.cloudformation import Evaluator, load_template
+from tests.support.stack_parameters import APP_OPTIONS, IMAGE
 
 # What the app's telemetry module declares and writes, read by the baked project's own Python.
 EMITTED = """
@@ -97,7 +96,7 @@ def test_alarms_and_dashboard_read_metrics_the_app_emits(project: Path, option: 
     app = emitted(project)
     namespace, published = app["namespace"], emitted_metrics(app["line"])
     evaluator = Evaluator(
-        load(project / "infra/app.yaml"), {"ImageUri": IMAGE, **APP_OPTIONS[option]}
+        load_template(project / "infra/app.yaml"), {"ImageUri": IMAGE, **APP_OPTIONS[option]}
     )
     resources = {
         name: evaluator.value(spec)
@@ -122,7 +121,7 @@ def test_alarms_and_dashboard_read_metrics_the_app_emits(project: Path, option: 
 
 
 def test_the_dashboard_body_is_json_for_every_variation(project: Path) -> None:
-    evaluator = Evaluator(load(project / "infra/app.yaml"))
+    evaluator = Evaluator(load_template(project / "infra/app.yaml"))
     body = evaluator.value(
         evaluator.template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
     )
@@ -132,7 +131,7 @@ def test_the_dashboard_body_is_json_for_every_variation(project: Path) -> None:
 
 def test_alarms_and_the_task_stop_rule_may_publish_to_the_topic(bake: Baker) -> None:
     """A topic policy replaces the default one: it must name every publisher, scoped."""
-    evaluator = Evaluator(load(bake() / "infra/app.yaml"), {"ImageUri": IMAGE})
+    evaluator = Evaluator(load_template(bake() / "infra/app.yaml"), {"ImageUri": IMAGE})
     resources = evaluator.template["Resources"]
     (policy,) = [r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
     document = evaluator.value(policy["Properties"])

@@ -8,8 +8,9 @@ stack. So, without an account:
   CloudFormation resource handlers declare (``handlers.<create|read|update|delete>.permissions``
   in the resource schemas that cfn-lint ships, the same registry schemas CloudFormation uses)
   are checked against the execution role's policies, and its permissions boundary if it has one,
-  with tests/iam_eval.py, for a resource ARN the app stack would create. ``list`` handlers are not
-  checked: CloudFormation calls them for resource discovery and import, never for a stack deploy.
+  with tests/support/iam_policy.py, for a resource ARN the app stack would create. ``list``
+  handlers are not checked: CloudFormation calls them for resource discovery and import, never
+  for a stack deploy.
 - **Deploy role.** Every AWS call the deploy workflow makes (read from ``deploy.yml``'s ``aws``
   commands, plus what ``aws cloudformation deploy``, its ``--s3-bucket`` template upload, and the
   ECR login/push actions call) against the deploy role, with the condition values the workflow
@@ -33,8 +34,8 @@ from typing import Any
 import cfnlint
 import yaml
 
-from tests.cfn_eval import Evaluator, load
-from tests.iam_eval import Request, allowed_by_role, as_list
+from tests.support.cloudformation import Evaluator, load_template
+from tests.support.iam_policy import Request, allowed_by_role, as_list
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
@@ -345,8 +346,8 @@ def app_boundary_arn(app: dict[str, Any]) -> str:
 
 def execution_role_gaps(project: Path) -> tuple[list[str], int, set[str], set[tuple[str, str]]]:
     """Missing permissions (one line each), the number checked, the types, the exceptions used."""
-    app = load(project / "infra" / "app.yaml")
-    bootstrap = load(project / "infra" / "bootstrap.yaml")
+    app = load_template(project / "infra" / "app.yaml")
+    bootstrap = load_template(project / "infra" / "bootstrap.yaml")
     stack = bootstrap["Outputs"]["AppStackName"]["Value"]
     load_balancer = Evaluator(app, {"ImageUri": IMAGE}, StackName=stack).value(
         app["Resources"]["LoadBalancer"]["Properties"]["Name"]
@@ -393,7 +394,7 @@ def test_execution_role_allows_every_handler_permission(
         f"\n[permissions] checked {checked} handler permissions across {len(types)} resource "
         f"types, {len(used)} exceptions"
     )
-    role = load(default_project / "infra" / "bootstrap.yaml")["Resources"]
+    role = load_template(default_project / "infra" / "bootstrap.yaml")["Resources"]
     boundary = role["CloudFormationExecutionRole"]["Properties"].get("PermissionsBoundary")
     report(f"[permissions] execution role boundary: {'checked too' if boundary else 'none set'}")
     for resource_type, action in sorted(used):
@@ -408,8 +409,8 @@ def test_execution_role_deletes_only_what_the_app_stack_created(default_project:
     in the account cannot be deleted through the execution role. Every EC2 and EFS delete the
     role grants requires the aws:cloudformation:stack-name tag of the app stack, which
     CloudFormation puts on those resources at creation (their schemas' tagging section)."""
-    app = load(default_project / "infra" / "app.yaml")
-    bootstrap = load(default_project / "infra" / "bootstrap.yaml")
+    app = load_template(default_project / "infra" / "app.yaml")
+    bootstrap = load_template(default_project / "infra" / "bootstrap.yaml")
     stack = bootstrap["Outputs"]["AppStackName"]["Value"]
     identity, boundary = role_policies(
         bootstrap, "CloudFormationExecutionRole", app_boundary_arn(app)
@@ -534,7 +535,7 @@ def deploy_call_arn(action: str, stack: str, slug: str) -> str:
 def test_deploy_role_allows_every_call_of_the_deploy_workflow(
     default_project: Path, report: Callable[[str], None]
 ) -> None:
-    bootstrap = load(default_project / "infra" / "bootstrap.yaml")
+    bootstrap = load_template(default_project / "infra" / "bootstrap.yaml")
     identity, boundary = role_policies(bootstrap, "DeployRole", "")
     context = {
         "cloudformation:RoleArn": "<CloudFormationExecutionRole.Arn>",

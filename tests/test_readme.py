@@ -8,7 +8,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from tests.bakery import TEMPLATE_ROOT
+from tests.support.bakery import TEMPLATE_ROOT
 
 README = (TEMPLATE_ROOT / "README.md").read_text()
 PUBLISHED_TEMPLATE = "gh:ORG/cookiecutter-stateful-streamlit"

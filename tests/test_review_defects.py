@@ -27,8 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.bakery import VARIATIONS
-from tests.conftest import Baker
+from tests.support.bakery import VARIATIONS, Baker
 
 # --------------------------------------------------------------------------------------------------
 # Helpers

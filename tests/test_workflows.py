@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.bakery import TEMPLATE_ROOT, VARIATIONS
-from tests.support.cloudformation_yaml import load_cloudformation
+from tests.support.bakery import TEMPLATE_ROOT, VARIATIONS
+from tests.support.cloudformation import load_template
 
 BIN = Path(sys.executable).parent
 TEMPLATE_GITHUB = TEMPLATE_ROOT / ".github"
@@ -363,7 +363,7 @@ def test_the_template_repository_never_deploys(
 def test_the_deploy_workflow_matches_the_stacks(project: Path) -> None:
     """The outputs and parameters deploy.yml relies on exist, and app-parameters.json supplies
     every app stack parameter that has no default (ImageUri comes from the build)."""
-    bootstrap = load_cloudformation(project / "infra" / "bootstrap.yaml")
+    bootstrap = load_template(project / "infra" / "bootstrap.yaml")
     assert {
         "EcrRepositoryUri",
         "CloudFormationExecutionRoleArn",
@@ -371,7 +371,7 @@ def test_the_deploy_workflow_matches_the_stacks(project: Path) -> None:
         "TemplateBucketName",
     } <= set(bootstrap["Outputs"])
 
-    app = load_cloudformation(project / "infra" / "app.yaml")
+    app = load_template(project / "infra" / "app.yaml")
     assert "AppUrl" in app["Outputs"]
     parameters = app["Parameters"]
     assert "ImageUri" in parameters
@@ -426,7 +426,7 @@ def test_the_deploy_role_allows_what_the_workflow_calls(project: Path) -> None:
         "cloudwatch:DescribeAlarms",
         "logs:DescribeLogGroups",
     }
-    bootstrap = load_cloudformation(project / "infra" / "bootstrap.yaml")
+    bootstrap = load_template(project / "infra" / "bootstrap.yaml")
     granted: set[str] = set()
     for policy in bootstrap["Resources"]["DeployRole"]["Properties"]["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:

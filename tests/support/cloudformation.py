@@ -1,10 +1,17 @@
-"""A small evaluator for the CloudFormation intrinsic functions the generated templates use.
+"""Reading CloudFormation templates, and evaluating the intrinsic functions they use.
 
-Why: the decisive values of the app stack (the Bedrock resource ARNs, BEDROCK_MODEL_IDS, the
-subnets each option picks, the Rules that reject bad parameter combinations) are computed by
-intrinsic functions at deploy time. Reading the YAML proves little; evaluating it for concrete
-parameter values proves what CloudFormation will send to IAM and ECS. Only the functions the
-templates use are supported, and anything else fails loudly rather than passing silently.
+Every template test reads ``infra/*.yaml`` through :func:`load_template`, which parses with
+cfn-lint's decoder: the parser of the validator the generated CI runs, so the tests see exactly
+what cfn-lint sees. Short-form tags arrive in their long form (``!Ref X`` as ``{"Ref": "X"}``,
+``!GetAtt A.B`` as ``{"Fn::GetAtt": ["A", "B"]}``), and a duplicate key, which PyYAML would
+silently resolve to the last value, fails the load.
+
+Why an evaluator: the decisive values of the app stack (the Bedrock resource ARNs,
+BEDROCK_MODEL_IDS, the subnets each option picks, the Rules that reject bad parameter
+combinations) are computed by intrinsic functions at deploy time. Reading the YAML proves little;
+evaluating it for concrete parameter values proves what CloudFormation will send to IAM and ECS.
+Only the functions the templates use are supported, and anything else fails loudly rather than
+passing silently.
 
 Resources are not created, so ``Ref``/``Fn::GetAtt`` on a resource evaluate to a placeholder
 ``<Name>`` / ``<Name.Attribute>`` that tests compare against.
@@ -31,7 +38,8 @@ SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
 
 
 def plain(node: Any) -> Any:
-    """cfn-lint's decoded nodes as plain dicts, lists and strings (keys as str)."""
+    """cfn-lint's decoded nodes (which carry line marks) as plain dicts, lists and strings, so
+    tests compare them with ``==`` and can write them back with ``yaml.safe_dump``."""
     if isinstance(node, dict):
         return {str(key): plain(value) for key, value in node.items()}
     if isinstance(node, list):
@@ -41,8 +49,8 @@ def plain(node: Any) -> Any:
     return node
 
 
-def load(path: Path) -> dict[str, Any]:
-    """Parse a template with intrinsic-function tags (!Sub, !If, ...) the way cfn-lint does."""
+def load_template(path: Path) -> dict[str, Any]:
+    """Parse a CloudFormation template as plain data, intrinsic functions in their long form."""
     template, matches = decode(str(path))
     assert not matches, f"{path} does not parse: {matches}"
     return plain(template)

@@ -1,6 +1,7 @@
 """What the template tests bake: the template's location and every supported set of answers.
 
-Kept apart from conftest.py so test modules can import these names directly.
+conftest.py's ``bake`` fixture bakes them; test modules import the names from here, never from
+conftest.py.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_ROOT = Path(__file__).resolve().parents[2]
 
 # Every supported variation of the answers. The infrastructure options are stack parameters, not
 # prompts, so the variations are about identity: regions of each inference-profile geography and
