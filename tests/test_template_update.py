@@ -136,6 +136,10 @@ def test_a_template_change_arrives_and_the_owners_change_survives(
     with (template / TEMPLATE_DIR / ".gitignore").open("a") as ignore:
         ignore.write("# Added by template commit B\n*.template-b\n")
     (template / TEMPLATE_DIR / "TEMPLATE_B.md").write_text("# {{ cookiecutter.project_name }}\n")
+    # uv.lock is skipped ([tool.cruft] in pyproject.toml): the workflow re-locks instead.
+    with (template / TEMPLATE_DIR / "uv.lock").open("a") as lock:
+        lock.write("# Added by template commit B\n")
+    lock_before = (project / "uv.lock").read_text()
     commit_b = commit_all(template, "B")
     assert not cruft_check(project)
 
@@ -145,6 +149,7 @@ def test_a_template_change_arrives_and_the_owners_change_survives(
     assert (project / ".gitignore").read_text().endswith("*.template-b\n")
     assert (project / "TEMPLATE_B.md").read_text() == "# Update Test Bot\n"
     assert (project / "app.py").read_text().endswith(f"\n{OWNER_LINE}\n")
+    assert (project / "uv.lock").read_text() == lock_before
     state = json.loads((project / ".cruft.json").read_text())
     assert state["commit"] == state["context"]["cookiecutter"]["_commit"] == commit_b
     assert state["context"]["cookiecutter"]["project_name"] == ANSWERS["project_name"]
