@@ -415,7 +415,8 @@ def test_template_updates_push_one_branch_with_the_token_given_to_git_once(
     script = step["run"]
     helper = "git -c credential.helper= -c 'credential.helper=!gh auth git-credential' \"$@\";"
     assert f"with_token() {{ {helper} }}" in script
-    pushes = [line.strip() for line in script.splitlines() if re.search(r"\bpush\b", line)]
+    commands = [line.strip() for line in script.splitlines() if not line.strip().startswith("#")]
+    pushes = [line for line in commands if re.search(r"\bpush\b", line)]
     assert pushes == ['with_token push --force origin "HEAD:refs/heads/${BRANCH}"']
     assert "x-access-token" not in script
     assert "close and reopen this pull request" in script
