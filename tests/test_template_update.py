@@ -14,8 +14,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -201,3 +203,166 @@ def test_a_conflicting_template_change_is_left_for_review(
         reject = (project / "README.md.rej").read_text()
         assert "-# Update Test Bot\n+# Update Test Bot (B)\n" in reject
     assert json.loads((project / ".cruft.json").read_text())["commit"] == commit_b
+
+
+# --------------------------------------------------------------------------------------------------
+# The workflow's pull-request step, run against a local "origin" and a stand-in for the gh CLI.
+
+# Records each call; `gh pr list` answers FAKE_PR_NUMBER; a --body-file is copied into the log.
+FAKE_GH = """
+import json, os, sys
+args = sys.argv[1:]
+body = args[args.index("--body-file") + 1] if "--body-file" in args else None
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(json.dumps({"args": args, "body": open(body).read() if body else None}) + "\\n")
+if args[:2] == ["pr", "list"]:
+    print(os.environ.get("FAKE_PR_NUMBER", ""))
+"""
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+OLD, NEW = "a" * 40, "b" * 40
+
+
+def pr_step_script(project: Path) -> str:
+    workflow = project / ".github" / "workflows" / "template-update.yml"
+    [step] = [
+        step
+        for step in yaml.safe_load(workflow.read_text())["jobs"]["update"]["steps"]
+        if step.get("name") == "Push the branch and open or update the pull request"
+    ]
+    return step["run"]
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A repository whose .cruft.json records OLD, cloned from a bare 'origin' as in a CI run."""
+    origin = tmp_path / "origin.git"
+    run("git", "init", "-q", "--bare", "-b", "main", origin, cwd=tmp_path)
+    work = tmp_path / "work"
+    run("git", "clone", "-q", origin, work, cwd=tmp_path)
+    (work / ".cruft.json").write_text(
+        json.dumps({"template": "https://example.com/t", "commit": OLD})
+    )
+    (work / "app.py").write_text("print('hello')\n")
+    commit_all(work, "Generated")
+    run("git", "push", "-q", "origin", "HEAD:refs/heads/main", cwd=work)
+    return work
+
+
+def fake_cruft_update(work: Path) -> None:
+    """What `cruft update` leaves behind: .cruft.json at NEW and a change that did not apply."""
+    run("git", "checkout", "-q", "--detach", "origin/main", cwd=work)
+    run("git", "clean", "-fdq", cwd=work)
+    (work / ".cruft.json").write_text(
+        json.dumps({"template": "https://example.com/t", "commit": NEW})
+    )
+    (work / "app.py.rej").write_text("@@ -1 +1 @@\n-print('hello')\n+print('hello, B')\n")
+
+
+def run_pr_step(
+    project: Path, work: Path, tmp_path: Path, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "gh").write_text(f"#!{sys.executable}\n{FAKE_GH}")
+    (fake_bin / "gh").chmod(0o755)
+    script = tmp_path / "step.sh"
+    script.write_text(pr_step_script(project))
+    log = tmp_path / "gh-calls.jsonl"
+    log.unlink(missing_ok=True)
+    result = subprocess.run(
+        ["/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=work,
+        env={
+            "PATH": f"{fake_bin}:/usr/bin:/bin",
+            # No GIT_AUTHOR_*: the step must name its own author, as on a runner.
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "BRANCH": "template-update",
+            "BOT_NAME": "github-actions[bot]",
+            "BOT_EMAIL": BOT_EMAIL,
+            "CRUFT_VERSION": "2.16.0",
+            "BASE": "main",
+            "GH_TOKEN": "not-a-real-token",
+            "RUNNER_TEMP": str(tmp_path),
+            "FAKE_GH_LOG": str(log),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
+
+
+def branch_head(work: Path) -> str:
+    return run("git", "ls-remote", "origin", "refs/heads/template-update", cwd=work).stdout
+
+
+def test_the_update_is_pushed_to_one_branch_and_offered_as_one_pull_request(
+    default_project: Path, checkout: Path, tmp_path: Path
+) -> None:
+    fake_cruft_update(checkout)
+    result, calls = run_pr_step(default_project, checkout, tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    pushed = run("git", "show", "origin/template-update:.cruft.json", cwd=checkout).stdout
+    assert json.loads(pushed)["commit"] == NEW
+    assert run("git", "show", "origin/template-update:app.py.rej", cwd=checkout).returncode == 0
+    author = run("git", "log", "-1", "--format=%ae", "origin/template-update", cwd=checkout)
+    assert author.stdout.strip() == BOT_EMAIL
+    assert [call["args"][:2] for call in calls] == [["pr", "list"], ["pr", "create"]]
+    create = calls[1]["args"]
+    title = f"Template update: {OLD[:12]} to {NEW[:12]}"
+    assert create[create.index("--base") + 1] == "main"
+    assert create[create.index("--head") + 1] == "template-update"
+    assert create[create.index("--title") + 1] == title
+    body = calls[1]["body"]
+    assert "**Rejected changes (.rej files):**\n- `app.py.rej`\n" in body
+    assert "**Files with conflict markers:**\nnone\n" in body
+    assert "close and reopen this pull request" in body
+
+    # The next week, the same update: the branch already holds it, so nothing is pushed again.
+    before = branch_head(checkout)
+    fake_cruft_update(checkout)
+    result, calls = run_pr_step(default_project, checkout, tmp_path, FAKE_PR_NUMBER="7")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "template-update already holds this update" in result.stdout
+    assert (branch_head(checkout), calls) == (before, [])
+
+
+def test_an_open_pull_request_is_edited_in_place(
+    default_project: Path, checkout: Path, tmp_path: Path
+) -> None:
+    fake_cruft_update(checkout)
+    run_pr_step(default_project, checkout, tmp_path)
+    fake_cruft_update(checkout)
+    (checkout / "NEW_IN_B.md").write_text("another template change\n")
+
+    result, calls = run_pr_step(default_project, checkout, tmp_path, FAKE_PR_NUMBER="7")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [call["args"][:3] for call in calls] == [["pr", "list", "--head"], ["pr", "edit", "7"]]
+    assert run("git", "show", "origin/template-update:NEW_IN_B.md", cwd=checkout).returncode == 0
+
+
+def test_commits_people_added_to_the_branch_are_never_overwritten(
+    default_project: Path, checkout: Path, tmp_path: Path
+) -> None:
+    fake_cruft_update(checkout)
+    run_pr_step(default_project, checkout, tmp_path)
+    # Someone resolves the conflict on the branch.
+    run("git", "checkout", "-q", "-B", "resolve", "origin/template-update", cwd=checkout)
+    (checkout / "app.py.rej").unlink()
+    commit_all(checkout, "Resolve the conflict")
+    run("git", "push", "-q", "origin", "HEAD:refs/heads/template-update", cwd=checkout)
+    resolved = branch_head(checkout)
+
+    fake_cruft_update(checkout)
+    (checkout / "NEW_IN_B.md").write_text("another template change\n")
+    result, calls = run_pr_step(default_project, checkout, tmp_path, FAKE_PR_NUMBER="7")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "template-update has commits by people" in result.stdout
+    assert (branch_head(checkout), calls) == (resolved, [])
