@@ -378,11 +378,17 @@ def test_template_updates_run_weekly_and_by_hand(workflows: dict[str, dict[str, 
     }
 
 
-def test_template_updates_run_the_tested_cruft(workflows: dict[str, dict[str, Any]]) -> None:
-    """The workflow's cruft is the version the template's own update test runs."""
+def test_template_updates_run_the_tested_cruft(
+    project: Path, workflows: dict[str, dict[str, Any]]
+) -> None:
+    """The workflow's cruft, and the README's, is the version the template's update test runs."""
     workflow = workflows["template-update.yml"]
-    pyproject = (TEMPLATE_ROOT / "pyproject.toml").read_text()
-    assert f'"cruft=={workflow["env"]["CRUFT_VERSION"]}"' in pyproject
+    version = workflow["env"]["CRUFT_VERSION"]
+    assert f'"cruft=={version}"' in (TEMPLATE_ROOT / "pyproject.toml").read_text()
+    for readme in (project / "README.md", TEMPLATE_ROOT / "README.md"):
+        commands = re.findall(r"uvx cruft==(\S+) ", readme.read_text())
+        assert commands, readme
+        assert set(commands) == {version}, readme
     [update] = [step for step in workflow["jobs"]["update"]["steps"] if step.get("id") == "update"]
     assert (
         'uvx "cruft==${CRUFT_VERSION}" update --skip-apply-ask --allow-untracked-files'
