@@ -8,9 +8,11 @@ typed (`_template`), the folder it rendered from (`_repo_dir`, a clone for a URL
 and writes the same file cruft would.
 
 When cruft itself renders the template (create, update, diff) its context carries `_commit` and
-cruft writes .cruft.json on its own, so the hook writes nothing: the file never shows up in the
-diffs cruft applies. Cookiecutter runs this with its own interpreter: standard library only, no
-network, nothing random; the same answers and commit give the same file.
+cruft writes .cruft.json on its own, so the hook writes nothing (the file never shows up in the
+diffs cruft applies) and prints to stderr (`cruft diff` prints its patch on stdout).
+
+Cookiecutter runs this with its own interpreter: standard library only, no network, nothing
+random; the same answers and commit give the same file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,15 +163,17 @@ def record_source(context: dict[str, Any], project_dir: Path) -> list[str]:
 
 
 def main() -> None:
+    # Under cruft the text goes to stderr: `cruft diff` prints a patch on stdout, and cruft
+    # renders the template (running this hook) to compute it.
+    out = sys.stderr if "_commit" in CONTEXT else sys.stdout
     for warning in record_source(CONTEXT, Path.cwd()):
-        print(f"WARNING: {warning}")
-    print(
-        NEXT_STEPS.format(
-            project_slug=CONTEXT["project_slug"],
-            bootstrap_stack=CONTEXT["__bootstrap_stack_name"],
-            aws_region=CONTEXT["aws_region"],
-        )
+        print(f"WARNING: {warning}", file=out)
+    steps = NEXT_STEPS.format(
+        project_slug=CONTEXT["project_slug"],
+        bootstrap_stack=CONTEXT["__bootstrap_stack_name"],
+        aws_region=CONTEXT["aws_region"],
     )
+    print(steps, file=out)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,10 @@ def test_the_hook_records_the_template_commit_and_answers(template: Path, tmp_pa
     # Nothing of the machine that baked it: those paths mean nothing anywhere else.
     assert not {"_output_dir", "_repo_dir", "_checkout"} & set(answers)
     assert cruft_check(project)
+    # cruft's own render from the recorded commit and answers is this bake, byte for byte: the
+    # precondition for applying later template changes as clean diffs.
+    diff = run(CRUFT, "diff", "--exit-code", cwd=project, check=False)
+    assert (diff.returncode, diff.stdout) == (0, ""), diff.stdout + diff.stderr
 
 
 def test_a_template_change_arrives_and_the_owners_change_survives(
