@@ -208,6 +208,19 @@ def test_a_conflicting_template_change_is_left_for_review(
         assert "-# Update Test Bot\n+# Update Test Bot (B)\n" in reject
     assert json.loads((project / ".cruft.json").read_text())["commit"] == commit_b
 
+    # The workflow's pull request names the conflict for its reviewer.
+    origin = tmp_path / "origin.git"
+    run("git", "init", "-q", "--bare", "-b", "main", origin, cwd=tmp_path)
+    run("git", "remote", "add", "origin", origin, cwd=project)
+    run("git", "push", "-q", "origin", "main", cwd=project)
+    result, calls = run_pr_step(project, project, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = {
+        "full": "**Files with conflict markers:**\n- `README.md`\n",
+        "shallow": "**Rejected changes (.rej files):**\n- `README.md.rej`\n",
+    }
+    assert listed[history] in calls[-1]["body"]
+
 
 # --------------------------------------------------------------------------------------------------
 # The workflow's pull-request step, run against a local "origin" and a stand-in for the gh CLI.
