@@ -181,6 +181,10 @@ def test_a_conflicting_template_change_is_left_for_review(
     project = bake_and_commit(template, tmp_path / "out")
     readme = project / "README.md"
     edit_first_line(readme, "# Update Test Bot, as its owners call it")
+    if history == "shallow":
+        # An owner who ignores *.rej: the pull request must carry them all the same.
+        with (project / ".gitignore").open("a") as ignore:
+            ignore.write("*.rej\n")
     commit_all(project, "The owner's change")
     if history == "shallow":
         forget_history(project)
@@ -220,6 +224,9 @@ def test_a_conflicting_template_change_is_left_for_review(
         "shallow": "**Rejected changes (.rej files):**\n- `README.md.rej`\n",
     }
     assert listed[history] in calls[-1]["body"]
+    pushed = run("git", "show", "--name-only", "--format=", "origin/template-update", cwd=project)
+    changed = {"full": "README.md", "shallow": "README.md.rej"}
+    assert pushed.stdout.splitlines() == sorted([".cruft.json", changed[history]])
 
 
 # --------------------------------------------------------------------------------------------------
