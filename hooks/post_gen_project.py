@@ -31,6 +31,7 @@ from typing import Any
 CONTEXT: dict[str, Any] = dict(json.loads(r"""{{ cookiecutter.items() | list | tojson }}"""))
 
 CRUFT_FILE = ".cruft.json"
+CRUFT_VERSION = "2.16.0"  # the one .github/workflows/template-update.yml runs
 # What cookiecutter adds to the context while it runs: local paths of this machine and the
 # --checkout value. None of them is an answer, and cruft does not record them.
 RUN_TIME_KEYS = ("_template", "_output_dir", "_repo_dir", "_checkout")
@@ -140,7 +141,9 @@ def link_command(context: dict[str, Any]) -> str:
     """The `cruft link` command that records these answers once the template URL is known."""
     answers = {key: value for key, value in context.items() if not key.startswith("_")}
     extra = json.dumps(answers, ensure_ascii=False)
-    return f"uvx cruft link --extra-context {shlex.quote(extra)} <template git URL>"
+    return (
+        f"uvx cruft=={CRUFT_VERSION} link --extra-context {shlex.quote(extra)} <template git URL>"
+    )
 
 
 def record_source(context: dict[str, Any], project_dir: Path) -> list[str]:

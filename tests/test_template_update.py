@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,33 @@ def test_the_hook_records_the_template_commit_and_answers(template: Path, tmp_pa
     # precondition for applying later template changes as clean diffs.
     diff = run(CRUFT, "diff", "--exit-code", cwd=project, check=False)
     assert (diff.returncode, diff.stdout) == (0, ""), diff.stdout + diff.stderr
+
+
+def test_a_template_without_git_history_prints_how_to_link_instead(
+    template: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A zip or a plain copy has no commit to record: no .cruft.json (a half-filled one would
+    only make the weekly workflow fail later), and the hook prints the `cruft link` command with
+    the answers, quoted for the shell."""
+    copy = tmp_path / "copy"
+    shutil.copytree(template, copy, ignore=shutil.ignore_patterns(".git"))
+
+    project = Path(
+        cookiecutter(
+            str(copy), no_input=True, output_dir=str(tmp_path / "out"), extra_context=ANSWERS
+        )
+    )
+
+    assert not (project / ".cruft.json").exists()
+    [warning] = [line for line in capfd.readouterr().out.splitlines() if "WARNING" in line]
+    assert f"the template at {copy} is not a git checkout" in warning
+    command = shlex.split(warning.partition("run in the project: ")[2])
+    workflow = yaml.safe_load((project / ".github/workflows/template-update.yml").read_text())
+    version = workflow["env"]["CRUFT_VERSION"]
+    assert command[:4] == ["uvx", f"cruft=={version}", "link", "--extra-context"]
+    answers = json.loads(command[4])
+    assert {key: answers[key] for key in ANSWERS} == ANSWERS
+    assert not [key for key in answers if key.startswith("_")]
 
 
 def test_a_template_change_arrives_and_the_owners_change_survives(
