@@ -63,6 +63,27 @@ def edit_first_line(path: Path, new_first_line: str) -> None:
     path.write_text(f"{new_first_line}\n{rest}")
 
 
+def ci_conflict_check(project: Path) -> subprocess.CompletedProcess[str]:
+    """ci.yml's step that keeps unresolved conflicts from being merged, run as GitHub would."""
+    ci = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    [step] = [
+        step
+        for step in ci["jobs"]["lint"]["steps"]
+        if step.get("name") == "No unresolved template-update conflicts"
+    ]
+    return run(
+        "/bin/bash",
+        "--noprofile",
+        "--norc",
+        "-eo",
+        "pipefail",
+        "-c",
+        step["run"],
+        cwd=project,
+        check=False,
+    )
+
+
 def cruft_check(project: Path) -> bool:
     """`cruft check`: True when up to date, False when behind; anything else fails the test."""
     result = run(CRUFT, "check", cwd=project, check=False)
@@ -129,6 +150,8 @@ def test_the_hook_records_the_template_commit_and_answers(template: Path, tmp_pa
     # precondition for applying later template changes as clean diffs.
     diff = run(CRUFT, "diff", "--exit-code", cwd=project, check=False)
     assert (diff.returncode, diff.stdout) == (0, ""), diff.stdout + diff.stderr
+    clean = ci_conflict_check(project)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
 
 
 def test_a_template_without_git_history_prints_how_to_link_instead(
@@ -255,6 +278,13 @@ def test_a_conflicting_template_change_is_left_for_review(
     pushed = run("git", "show", "--name-only", "--format=", "origin/template-update", cwd=project)
     changed = {"full": "README.md", "shallow": "README.md.rej"}
     assert pushed.stdout.splitlines() == sorted([".cruft.json", changed[history]])
+
+    # Until someone resolves it, CI fails on the branch, naming what is left.
+    blocked = ci_conflict_check(project)
+    assert blocked.returncode == 1
+    assert "::error::Unresolved conflicts from a template update" in blocked.stdout
+    named = {"full": "README.md:1:<<<<<<< ours", "shallow": "README.md.rej"}
+    assert named[history] in blocked.stdout.splitlines()
 
 
 # --------------------------------------------------------------------------------------------------
