@@ -1,5 +1,5 @@
-"""The delivery workflows: the generated CI and deploy workflows, Dependabot, and the template's own
-workflow.
+"""The delivery workflows: the generated CI, deploy and template-update workflows, Dependabot, and
+the template's own workflow.
 
 Two kinds of checks. The validators a reviewer would run (zizmor offline with its strictest
 persona, actionlint with shellcheck, the Dependabot JSON schema) must report nothing on every
