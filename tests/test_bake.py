@@ -24,11 +24,13 @@ LEFTOVER_RE = re.compile(r"\{\{\s*cookiecutter|cookiecutter\.|\{%|%\}|\{#-?\s")
 # The generated repository, file by file. A file added to or dropped from the template must be
 # added here too: the list is what a user gets, and reviewing it is part of reviewing a change.
 EXPECTED_FILES = {
+    ".cruft.json",
     ".dockerignore",
     ".github/dependabot.yml",
     ".github/pull_request_template.md",
     ".github/workflows/ci.yml",
     ".github/workflows/deploy.yml",
+    ".github/workflows/template-update.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     ".python-version",

@@ -1,5 +1,5 @@
-"""The delivery workflows: the generated CI and deploy workflows, Dependabot, and the template's own
-workflow.
+"""The delivery workflows: the generated CI, deploy and template-update workflows, Dependabot, and
+the template's own workflow.
 
 Two kinds of checks. The validators a reviewer would run (zizmor offline with its strictest
 persona, actionlint with shellcheck, the Dependabot JSON schema) must report nothing on every
@@ -191,18 +191,23 @@ def test_deploy_runs_on_pushes_to_main_and_by_hand(workflows: dict[str, dict[str
 
 
 def test_permissions_are_least_privilege(workflows: dict[str, dict[str, Any]]) -> None:
-    """Nothing by default; every job reads the repository at most; the one write anywhere is the
-    deploy job's id-token (OIDC)."""
+    """Nothing by default; every job reads the repository at most, with two exceptions: the
+    deploy job's id-token (OIDC), and the template-update job, which pushes its one branch and
+    opens its one pull request."""
     writes = []
     for name, workflow in workflows.items():
         assert grants(workflow["permissions"]) == {}, name
         for job_id, job in workflow["jobs"].items():
             assert "permissions" in job, f"{name} job {job_id} must state its permissions"
             for scope, level in grants(job["permissions"]).items():
-                assert scope in {"contents", "id-token"}, f"{name} {job_id}: {scope}"
+                assert scope in {"contents", "id-token", "pull-requests"}, f"{name} {job_id}"
                 if level != "read":
                     writes.append((name, job_id, scope, level))
-    assert writes == [("deploy.yml", "deploy", "id-token", "write")]
+    assert sorted(writes) == [
+        ("deploy.yml", "deploy", "id-token", "write"),
+        ("template-update.yml", "update", "contents", "write"),
+        ("template-update.yml", "update", "pull-requests", "write"),
+    ]
 
 
 def test_the_deploy_job_assumes_the_role_through_oidc(
@@ -354,6 +359,73 @@ def test_the_template_repository_never_deploys(
         for build in steps_using(job, "docker/build-push-action"):
             assert build["with"]["push"] is False
         assert not steps_using(job, "aws-actions/configure-aws-credentials")
+
+
+# --------------------------------------------------------------------------------------------------
+# Template updates (the update itself is run in tests/test_template_update.py)
+
+
+def test_template_updates_run_weekly_and_by_hand(workflows: dict[str, dict[str, Any]]) -> None:
+    workflow = workflows["template-update.yml"]
+    assert workflow["on"] == {"schedule": [{"cron": "23 5 * * 1"}], "workflow_dispatch": None}
+    assert workflow["concurrency"] == {
+        "group": "${{ github.workflow }}",
+        "cancel-in-progress": False,
+    }
+    assert grants(workflow["jobs"]["update"]["permissions"]) == {
+        "contents": "write",
+        "pull-requests": "write",
+    }
+
+
+def test_template_updates_run_the_tested_cruft(
+    project: Path, workflows: dict[str, dict[str, Any]]
+) -> None:
+    """The workflow's cruft, and the README's, is the version the template's update test runs."""
+    workflow = workflows["template-update.yml"]
+    version = workflow["env"]["CRUFT_VERSION"]
+    assert f'"cruft=={version}"' in (TEMPLATE_ROOT / "pyproject.toml").read_text()
+    for readme in (project / "README.md", TEMPLATE_ROOT / "README.md"):
+        commands = re.findall(r"uvx cruft==(\S+) ", readme.read_text())
+        assert commands, readme
+        assert set(commands) == {version}, readme
+    [update] = [step for step in workflow["jobs"]["update"]["steps"] if step.get("id") == "update"]
+    assert (
+        'uvx "cruft==${CRUFT_VERSION}" update --skip-apply-ask --allow-untracked-files'
+        in update["run"]
+    )
+
+
+def test_template_updates_push_one_branch_with_the_token_given_to_git_once(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    """The checkout keeps no credentials; the token reaches only the step that pushes and opens
+    the pull request, through git's credential helper (never a URL or a file), and that step
+    pushes exactly one ref: the update branch."""
+    workflow = workflows["template-update.yml"]
+    job = workflow["jobs"]["update"]
+    assert workflow["env"]["BRANCH"] == "template-update"
+    [checkout] = steps_using(job, "actions/checkout")
+    assert checkout["with"] == {"fetch-depth": 0, "persist-credentials": False}
+    with_token = [step for step in job["steps"] if "GH_TOKEN" in step.get("env", {})]
+    assert [step["name"] for step in with_token] == [
+        "Push the branch and open or update the pull request"
+    ]
+    [step] = with_token
+    assert step["if"] == "steps.update.outputs.changed == 'true'"
+    assert step["env"] == {
+        "GH_TOKEN": "${{ github.token }}",
+        "GH_REPO": "${{ github.repository }}",
+        "BASE": "${{ github.event.repository.default_branch }}",
+    }
+    script = step["run"]
+    helper = "git -c credential.helper= -c 'credential.helper=!gh auth git-credential' \"$@\";"
+    assert f"with_token() {{ {helper} }}" in script
+    commands = [line.strip() for line in script.splitlines() if not line.strip().startswith("#")]
+    pushes = [line for line in commands if re.search(r"\bpush\b", line)]
+    assert pushes == ['with_token push --force origin "HEAD:refs/heads/${BRANCH}"']
+    assert "x-access-token" not in script
+    assert "close and reopen this pull request" in script
 
 
 # --------------------------------------------------------------------------------------------------
