@@ -1,11 +1,9 @@
-"""Conversation store: one append-only JSON Lines file per conversation, under one folder.
+"""Conversation store: one append-only JSON Lines file per conversation, in a folder that every
+task shares (EFS on AWS), so a reload, a new task or another replica finds the same conversations.
 
-The folder is an EFS mount on AWS (shared by every task) or a plain folder on a laptop, so a
-reload, a new task or another replica finds the same conversations. The README ("How sessions
-work") explains the layout, the format, and how cross-host locking, crashes, corruption and the
-index are handled; comments here say why each step is needed. Session keys come from the browser
-and are hostile: only a canonical uuid4 (a browser) or a 64-hex owner id (a signed-in person,
-core/identity.py) names a folder. POSIX only: it relies on ``fcntl``.
+The README ("How sessions work") explains the layout, the format, the cross-host locking, and how
+crashes, corruption and the index are handled; comments here say why each step is needed. POSIX
+only (``fcntl``). Session keys come from the browser and are treated as hostile.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, TypeGuard, TypeVar
 
@@ -41,26 +38,37 @@ QUARANTINE_DIR = "quarantine"
 INDEX_FILE = "index.jsonl"
 _JSONL = ".jsonl"
 _INDEX_SLACK = 64  # compact the index beyond twice as many records as conversations, plus this
-# Folder times tick coarsely (more on NFS), so a folder changed in the tick of our check looks
-# unchanged: as git's "racily clean" rule, one changed this recently is compared again next time.
+# Folder times tick coarsely (more on NFS): as in git's "racily clean" rule, a folder changed this
+# recently may change again within the same tick, so it is compared again on the next listing.
 _RACY_NS = 2_000_000_000
 _READ_CHUNK = 1 << 20
-# Parse caches are bounded by the file bytes they stand for, so a few long conversations cannot
-# exhaust a 512 MB task; the least recently read go first.
+# Parse caches, bounded by the file bytes they stand for: long chats cannot fill a 512 MB task.
 _CACHE_MAX_BYTES = 16 * 1024 * 1024
 _INDEX_CACHE_MAX_BYTES = 8 * 1024 * 1024
 _UNREADABLE_TITLE = "Unreadable conversation"
 # With the lock held no write is in flight: one crash leaves an unfinished line, a crash while
 # sealing it (or an NFS write flushed in part) one complete bad line. More than that is corruption.
 _MAX_TORN_LINES = 1
+# The fields each record type needs; other types are skipped: during a rolling deploy older tasks
+# must not reject what a newer version wrote.
+_FIELDS: dict[str, dict[str, type]] = {
+    "conversation": {"id": str, "created_at": str, "title": str},  # the header, first
+    "messages": {"at": str, "messages": list},
+    "title": {"title": str},
+    "summary": {  # in index.jsonl, with "deleted" records that need only a valid id
+        **{"id": str, "title": str, "created_at": str, "updated_at": str},
+        **{"message_count": int, "size": int, "inode": int},
+    },
+}
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _OWNER_ID = re.compile(r"[0-9a-f]{64}")
-# In-process locks, striped by path. POSIX locks belong to the process and closing any descriptor
-# of a file drops them, so threads serialise here around every open and close of a file. A thread
-# takes an index stripe only inside a conversation stripe, never the reverse: no deadlock.
-# Re-entrant: quarantine runs inside operations that hold the stripe already.
+# POSIX locks belong to the process and closing any descriptor of a file drops them, so threads
+# also take one of these around every open and close. An index stripe is taken only inside a
+# conversation stripe, never the reverse (no deadlock); re-entrant for quarantine.
 _CONVERSATION_LOCKS = tuple(threading.RLock() for _ in range(64))
 _INDEX_LOCKS = tuple(threading.RLock() for _ in range(16))
+
+_Record = dict[str, Any]
 
 
 def new_session_key() -> str:
@@ -69,17 +77,14 @@ def new_session_key() -> str:
 
 
 def parse_session_key(raw: object) -> str | None:
-    """``raw`` if it is a canonical uuid4 (conversation ids too), else None.
-
-    localStorage values arrive JSON-parsed (numbers, lists, dicts); uppercase, braces, prefixes and
-    other versions are refused, not normalised, so a session has one spelling and one folder.
-    """
+    """``raw`` if it is a canonical uuid4 (conversation ids too), else None: other types, cases,
+    braces and versions are refused, not normalised, so a session has one spelling, one folder."""
     return raw if type(raw) is str and _UUID4.fullmatch(raw) else None
 
 
 def is_store_key(raw: object) -> TypeGuard[str]:
-    """Whether ``raw`` names a folder under the root: a browser's uuid4 or a signed-in person's
-    owner id (which no browser can send). Every per-person file follows it (core/budget.py)."""
+    """Whether ``raw`` may name a folder: a browser's uuid4 or a signed-in person's 64-hex owner id
+    (core/identity.py; no browser can send one). Every per-person file follows it."""
     return type(raw) is str and bool(_UUID4.fullmatch(raw) or _OWNER_ID.fullmatch(raw))
 
 
@@ -112,7 +117,7 @@ class UnsafePathError(ValueError):
 
 
 class _Corrupt(Exception):
-    """Bad content, or not a regular file we may open: becomes CorruptConversationError."""
+    """Bad content, or not a regular file we may open (quarantined by the store)."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -120,10 +125,7 @@ def _describe(exc: BaseException) -> str:
     return (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
 
 
-# --- records -------------------------------------------------------------------------------------
-
-
-def _encode(record: dict[str, Any]) -> bytes:
+def _encode(record: _Record) -> bytes:
     """One record as one line of JSON (newlines in text are escaped by JSON itself)."""
     try:
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -137,7 +139,7 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _decode(line: bytes) -> dict[str, Any] | None:
+def _decode(line: bytes) -> _Record | None:
     """The record on one line, or None if it is not a UTF-8 JSON object with a type."""
     try:
         value = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
@@ -146,11 +148,12 @@ def _decode(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and isinstance(value.get("type"), str) else None
 
 
-def _advance(
-    summary: ConversationSummary | None, record: dict[str, Any]
-) -> ConversationSummary | None:
-    """The summary after one valid record, for readers and writers alike. Unknown types are
-    ignored: during a rolling deploy older tasks must not reject what a newer version wrote."""
+def _well_formed(record: _Record) -> bool:
+    return all(type(record.get(k)) is t for k, t in _FIELDS.get(record["type"], {}).items())
+
+
+def _advance(summary: ConversationSummary | None, record: _Record) -> ConversationSummary | None:
+    """The summary after one well-formed record: the only rule, for readers and writers alike."""
     if record["type"] == "conversation":
         at = record["created_at"]
         return ConversationSummary(record["id"], record["title"], at, at, 0)
@@ -174,9 +177,8 @@ class _Parsed:
     unparsed_lines: int = 0  # complete but unparseable lines after offset
 
     def feed(self, data: bytes, strict: bool) -> None:
-        """Take in the complete lines of ``data`` (the bytes from ``offset``). Stops before an
-        unfinished line or a bad line nothing valid follows yet (a write in flight or a crashed
-        one); ``strict`` (the lock is held) refuses more bad lines than crashes leave."""
+        """Take in the lines of ``data`` (the bytes from ``offset``), up to an unfinished one or a
+        bad one nothing valid follows yet (a write in flight, or a crash: strict refuses more)."""
         base, pos = self.offset, 0
         self.unparsed_lines = 0
         while (end := data.find(b"\n", pos)) >= 0:
@@ -184,7 +186,7 @@ class _Parsed:
             if record is not None:
                 self._apply(record)
                 pos = end + 1
-            elif (resume := _skip_torn(data, end + 1, base + pos)) is not None:
+            elif (resume := self._skip_torn(data, end + 1, base + pos)) is not None:
                 pos = resume
             else:
                 self.unparsed_lines = data.count(b"\n", pos)
@@ -193,55 +195,47 @@ class _Parsed:
         if strict and self.unparsed_lines > _MAX_TORN_LINES:
             raise _Corrupt(f"{self.unparsed_lines} unparseable lines at the end")
 
-    def _apply(self, record: dict[str, Any]) -> None:
+    def _apply(self, record: _Record) -> None:
         kind = record["type"]
         if kind == "torn":
             return  # read in normal flow: the line before it was complete after all
         if (self.summary is None) != (kind == "conversation"):
             raise _Corrupt("the file must start with its one conversation header")
-        if kind == "conversation" and record.get("id") != self.conversation_id:
+        if not _well_formed(record):
+            raise _Corrupt(f"a {kind} record lacks a field, or it has the wrong type")
+        if kind == "conversation" and record["id"] != self.conversation_id:
             raise _Corrupt("the header names another conversation")
-        if kind == "conversation" and not all(
-            isinstance(record.get(name), str) for name in ("created_at", "title")
-        ):
-            raise _Corrupt("the header needs created_at and title strings")
         if kind == "messages":
-            items = record.get("messages")
-            if not isinstance(items, list) or not isinstance(record.get("at"), str):
-                raise _Corrupt("a messages record needs a list and a time")
             try:
-                self.messages.extend(Message.from_dict(item) for item in items)
+                self.messages += [Message.from_dict(item) for item in record["messages"]]
             except ValueError as exc:
                 raise _Corrupt(f"a stored message is malformed: {exc}") from exc
-        if kind == "title" and not isinstance(record.get("title"), str):
-            raise _Corrupt("a title record needs a title string")
         self.summary = _advance(self.summary, record)
 
-
-def _skip_torn(data: bytes, scan: int, file_offset: int) -> int | None:
-    """The position after the ``torn`` marker that covers the bad line at ``file_offset``, or
-    None if no valid line follows yet (the bad line may be a write still in flight)."""
-    while (end := data.find(b"\n", scan)) >= 0:
-        record = _decode(data[scan:end])
-        if record is None:
-            scan = end + 1  # another leftover of an interrupted write
-            continue
-        marker = record.get("from")
-        if record["type"] == "torn" and type(marker) is int and marker == file_offset:
-            return end + 1
-        raise _Corrupt(f"byte {file_offset}: a line that is not a valid record")
-    return None
+    @staticmethod
+    def _skip_torn(data: bytes, scan: int, file_offset: int) -> int | None:
+        """Where parsing goes on after the ``torn`` marker covering the bad line at
+        ``file_offset``; None if no valid line follows yet (a write may be in flight)."""
+        while (end := data.find(b"\n", scan)) >= 0:
+            record = _decode(data[scan:end])
+            if record is None:
+                scan = end + 1  # another leftover of an interrupted write
+                continue
+            marker = record.get("from")
+            if record["type"] == "torn" and type(marker) is int and marker == file_offset:
+                return end + 1
+            raise _Corrupt(f"byte {file_offset}: a line that is not a valid record")
+        return None
 
 
 class _Entry(NamedTuple):
-    """An index entry: the summary, and the size and inode of the file it describes (size -1: a
-    file that could not be read, never taken as the end of the file)."""
+    """A summary, and the size and inode of the file it describes (-1: not taken as its end)."""
 
     summary: ConversationSummary
     size: int
     inode: int
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> _Record:
         return {"type": "summary", **vars(self.summary), "size": self.size, "inode": self.inode}
 
 
@@ -256,8 +250,7 @@ class _Index:
     checked_mtime: int | None = None  # the folder's st_mtime_ns when its files were compared
 
     def feed(self, data: bytes, strict: bool = False) -> None:
-        """Take in the complete lines of ``data``, strict or not. A bad line (a crashed write,
-        sealed by the next writer) is skipped: the folder check repairs what the index lacks."""
+        """Take in the lines of ``data``, skipping bad ones (the folder check repairs the rest)."""
         complete = data.rfind(b"\n") + 1
         for line in data[:complete].splitlines():
             self.records += 1
@@ -266,32 +259,16 @@ class _Index:
                 continue
             if record["type"] == "deleted":
                 self.entries.pop(conversation_id, None)
-            elif record["type"] == "summary" and (entry := _entry_from(record)) is not None:
-                self.entries[conversation_id] = entry
+            elif record["type"] == "summary" and _well_formed(record):
+                names = ("id", "title", "created_at", "updated_at", "message_count")
+                summary = ConversationSummary(*(record[name] for name in names))
+                self.entries[conversation_id] = _Entry(summary, record["size"], record["inode"])
         self.offset += complete
 
 
-def _entry_from(record: dict[str, Any]) -> _Entry | None:
-    """The entry a ``summary`` record holds, or None if a field is missing or mistyped."""
-    texts = [record.get(name) for name in ("id", "title", "created_at", "updated_at")]
-    numbers = [record.get(name) for name in ("message_count", "size", "inode")]
-    if not all(isinstance(v, str) for v in texts) or not all(type(v) is int for v in numbers):
-        return None
-    return _Entry(ConversationSummary(*texts, numbers[0]), numbers[1], numbers[2])
-
-
-# --- files ---------------------------------------------------------------------------------------
-
-
-class _Conversation(NamedTuple):
-    """Where one conversation lives (its id is validated before one is made)."""
-
-    folder: Path
-    id: str
-
-    @property
-    def path(self) -> Path:
-        return self.folder / f"{self.id}{_JSONL}"
+def _conversation_file(folder: Path, conversation_id: str) -> Path:
+    """The one place a conversation's file name is made (the id is validated before)."""
+    return folder / f"{conversation_id}{_JSONL}"
 
 
 def _clean_title(title: object) -> str:
@@ -300,11 +277,6 @@ def _clean_title(title: object) -> str:
         raise ValueError("a title must be a string")
     printable = "".join(char if char.isprintable() else " " for char in title)
     return " ".join(printable.split())[:TITLE_MAX_CHARS].rstrip() or DEFAULT_TITLE
-
-
-def _file_stamp() -> str:
-    """Time and randomness for moved-aside names (core/purge.py reads the time back)."""
-    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.{secrets.token_hex(4)}"
 
 
 def _read_range(fd: int, start: int, stop: int) -> bytes:
@@ -324,21 +296,21 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
     os.fsync(fd)
 
 
+def _ends_line(fd: int, offset: int) -> bool:
+    """Whether ``offset`` is 0 or just after a newline: not inside a crashed write's half line."""
+    return offset == 0 or os.pread(fd, 1, offset - 1) == b"\n"
+
+
 @contextmanager
 def _opened(path: Path, flags: int) -> Iterator[int]:
-    """A descriptor of ``path``, never through a symlink and never blocking on a FIFO; closing it
-    also drops this process's fcntl locks on the file. FileNotFoundError if missing; _Corrupt if
-    something else is in its place or it may not be opened; other OSErrors (EIO) as they are."""
+    """A descriptor of ``path``, never through a symlink nor blocking on a FIFO; closing it drops
+    this process's fcntl locks on the file."""
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except FileNotFoundError:
         raise
-    except OSError as exc:
-        try:
-            entry = os.lstat(path)
-        except OSError:
-            raise exc from None  # nothing there to blame (a permission problem on the folder)
-        if not stat.S_ISREG(entry.st_mode) or isinstance(exc, PermissionError):
+    except OSError as exc:  # ELOOP: a symlink, EISDIR: a folder, EACCES: not ours to read
+        if not stat.S_ISREG(os.lstat(path).st_mode) or isinstance(exc, PermissionError):
             raise _Corrupt(f"the file cannot be opened ({exc.strerror})") from exc
         raise
     try:
@@ -347,26 +319,11 @@ def _opened(path: Path, flags: int) -> Iterator[int]:
         os.close(fd)
 
 
-def _keep(cache: OrderedDict[str, Any], key: str, state: Any, max_bytes: int) -> None:
-    """Put ``state`` last in an LRU cache bounded by the file bytes of its entries (``offset``);
-    the caller holds the cache lock."""
-    cache[key] = state
-    cache.move_to_end(key)
-    total = sum(cached.offset for cached in cache.values())
-    while total > max_bytes and len(cache) > 1:
-        total -= cache.popitem(last=False)[1].offset
-
-
-def _can_resume(
-    fd: int, info: os.stat_result, file_id: tuple[int, int] | None, offset: int
-) -> bool:
-    """Whether parsing may go on at a cached ``offset``: the same file (device and inode), not
-    shrunk, and the offset follows a newline. Otherwise it is parsed again from the start."""
-    return (
-        file_id == (info.st_dev, info.st_ino)
-        and offset <= info.st_size
-        and (offset == 0 or os.pread(fd, 1, offset - 1) == b"\n")
-    )
+def _can_resume(fd: int, info: os.stat_result, cached: _Parsed | _Index) -> bool:
+    """Whether parsing may go on at a cached offset: same device and inode, not shrunk, and the
+    offset follows a newline. Otherwise the file is parsed again from the start."""
+    same_file = cached.file_id == (info.st_dev, info.st_ino)
+    return same_file and cached.offset <= info.st_size and _ends_line(fd, cached.offset)
 
 
 def _process_lock(path: Path) -> threading.RLock:
@@ -377,21 +334,12 @@ def _process_lock(path: Path) -> threading.RLock:
 _State = TypeVar("_State", _Parsed, _Index)
 
 
-# --- the store -----------------------------------------------------------------------------------
-
-
 class SessionStore:
     """Conversations of every session under ``root``, as ``<key>/<conversation id>.jsonl``.
-
-    Missing conversations: ``read_messages`` returns ``[]``; ``append_messages`` creates the file
-    (a conversation deleted in another tab comes back holding the new messages);
-    ``rename_conversation`` raises ConversationNotFoundError; ``delete_conversation`` does nothing.
-    Disk errors (ENOSPC, EIO) are not corruption: they propagate as OSError.
-    """
+    Disk errors (ENOSPC, EIO) are not corruption: they propagate as OSError."""
 
     def __init__(self, root: Path, *, clock: Callable[[], str] = utc_now) -> None:
-        """Create ``root`` (0o700) if needed, else leave it as it is (an EFS access point root
-        belongs to another user); ``clock`` gives record times (tests pin it)."""
+        """Create ``root`` (0o700) unless it exists (an EFS access point root stays as it is)."""
         path = Path(root)
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.root: Path = path.resolve(strict=True)
@@ -401,8 +349,7 @@ class SessionStore:
         self._cache_lock = threading.Lock()
 
     def list_conversations(self, session_key: str) -> list[ConversationSummary]:
-        """Visible conversations, most recently active first, at the same cost whatever their
-        number: a stat of the folder and what was added to its index since the last call."""
+        """Most recently active first. Flat cost: a stat of the folder and new index lines."""
         folder = self._folder(session_key, create=False)
         try:
             folder_mtime = os.stat(folder, follow_symlinks=False).st_mtime_ns
@@ -418,93 +365,84 @@ class SessionStore:
     def create_conversation(self, session_key: str, title: str = DEFAULT_TITLE) -> str:
         """Start an empty conversation and return its id."""
         clean = _clean_title(title)
-        where = self._where(session_key, new_session_key(), create=True)
-        with self._locked(where.path, create=True, exclusive=True) as fd:
-            self._append(where, fd, [], title=clean)
-        with suppress(OSError):  # make the new name durable (on NFS creation already is)
-            fd = os.open(where.folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        return where.id
+        path = self._where(session_key, new_session_key(), create=True)
+        with self._locked(path, create=True, exclusive=True) as fd:
+            self._append(path, fd, [], title=clean)
+        with suppress(OSError, _Corrupt), _opened(path.parent, os.O_RDONLY) as fd:
+            os.fsync(fd)  # the new name made durable (on NFS, creating already is)
+        return path.stem
 
     def append_messages(
         self, session_key: str, conversation_id: str, messages: Sequence[Message]
     ) -> None:
-        """Append messages as one record: all of them are stored, or (after a crash) none."""
+        """Append messages as one record: all stored, or (after a crash) none. Creates a missing
+        conversation: one deleted in another tab comes back holding the new messages."""
         batch = list(messages)
         if not all(isinstance(message, Message) for message in batch):
             raise TypeError("append_messages takes Message objects")
-        where = self._where(session_key, conversation_id, create=bool(batch))
+        path = self._where(session_key, conversation_id, create=bool(batch))
         if batch:
             items = [message.to_dict() for message in batch]
-            with self._guarded(where, create=True) as fd:
-                self._append(
-                    where, fd, [{"type": "messages", "at": self._clock(), "messages": items}]
-                )
+            with self._guarded(path, create=True) as fd:
+                record = {"type": "messages", "at": self._clock(), "messages": items}
+                self._append(path, fd, [record])
 
     def read_messages(self, session_key: str, conversation_id: str) -> list[Message]:
         """All messages in order, without an unfinished last record; ``[]`` if none."""
-        where = self._where(session_key, conversation_id, create=False)
-        with _process_lock(where.path):
+        path = self._where(session_key, conversation_id, create=False)
+        with _process_lock(path):
             # Without the file lock: reopening on every read is what NFS close-to-open
             # consistency needs to show other hosts' appends.
             try:
-                with _opened(where.path, os.O_RDONLY) as fd:
-                    state = self._parse(where, fd, strict=False)
+                with _opened(path, os.O_RDONLY) as fd:
+                    state = self._parse(path, fd, strict=False)
                 if state.unparsed_lines <= _MAX_TORN_LINES:
                     return list(state.messages)
             except FileNotFoundError:
-                self._forget(where.path)
+                self._forget(path)
                 return []
             except (_Corrupt, OSError):
                 pass
             # A real problem, or a write in flight or a transient NFS error (ESTALE): look again
             # with the lock held before moving anything aside.
             try:
-                with self._guarded(where, create=False) as fd:
-                    return list(self._parse(where, fd, strict=True).messages)
+                with self._guarded(path, create=False) as fd:
+                    return list(self._parse(path, fd, strict=True).messages)
             except FileNotFoundError:  # gone meanwhile: deleted, or quarantined by another task
-                moved = sorted((where.folder / QUARANTINE_DIR).glob(f"{where.id}.*{_JSONL}"))
+                moved = sorted((path.parent / QUARANTINE_DIR).glob(f"{path.stem}.*{_JSONL}"))
                 if not moved:
                     return []
                 message = "This conversation could not be read and was kept aside."
                 raise CorruptConversationError(message, moved[-1]) from None
 
     def rename_conversation(self, session_key: str, conversation_id: str, title: str) -> None:
-        """Give the conversation a new title (appended; the last title wins)."""
-        where = self._where(session_key, conversation_id, create=False)
+        """Append a new title (the last one wins); ConversationNotFoundError if there is none."""
+        path = self._where(session_key, conversation_id, create=False)
         record = {"type": "title", "at": self._clock(), "title": _clean_title(title)}
         try:
-            with self._guarded(where, create=False) as fd:
-                self._append(where, fd, [record])
+            with self._guarded(path, create=False) as fd:
+                self._append(path, fd, [record])
         except FileNotFoundError:
             raise ConversationNotFoundError("no such conversation") from None
 
     def delete_conversation(self, session_key: str, conversation_id: str) -> None:
-        """Soft delete: move the file to ``trash/`` (kept on disk, gone from the list)."""
-        where = self._where(session_key, conversation_id, create=False)
+        """Soft delete: move the file to ``trash/`` (kept on disk, gone from the list), if any."""
+        path = self._where(session_key, conversation_id, create=False)
         try:
-            with self._locked(where.path, create=False):
-                target = self._move_aside(where, TRASH_DIR)
+            with self._locked(path, create=False):
+                target = self._move_aside(path, TRASH_DIR)
         except FileNotFoundError:
             return
         except _Corrupt:  # a symlink or a folder in its place: move it, never what it points to
-            with _process_lock(where.path):
-                target = self._move_aside(where, TRASH_DIR)
-        logger.info("conversation %s moved to %s/", where.id, target.parent.name)
+            with _process_lock(path):
+                target = self._move_aside(path, TRASH_DIR)
+        logger.info("conversation %s moved to %s/", path.stem, target.parent.name)
 
-    # --- paths -----------------------------------------------------------------------------------
-
-    def _where(
-        self, session_key: object, conversation_id: object, *, create: bool
-    ) -> _Conversation:
-        """Check the conversation id, then the session key and its folder: nothing reaches the
-        disk before both pass."""
+    def _where(self, session_key: object, conversation_id: object, *, create: bool) -> Path:
+        """The conversation's file; both values are checked before the disk is touched."""
         if parse_session_key(conversation_id) is None:  # not echoed: it would reach the logs
             raise ValueError("conversation id must be a canonical lowercase uuid4 string")
-        return _Conversation(self._folder(session_key, create=create), str(conversation_id))
+        return _conversation_file(self._folder(session_key, create=create), str(conversation_id))
 
     def _folder(self, session_key: object, *, create: bool) -> Path:
         if not is_store_key(session_key):
@@ -519,8 +457,7 @@ class SessionStore:
         if create:
             with suppress(FileExistsError):
                 folder.mkdir(mode=0o700)
-        # The root is resolved and every name below it validated, so the path resolves to itself
-        # unless some component is a symlink.
+        # Names below the resolved root are validated: only a symlink makes the path resolve away.
         resolved = folder.resolve()
         if resolved != folder or not resolved.is_relative_to(self.root):
             raise UnsafePathError(f"{folder} leads outside the sessions folder or through a link")
@@ -528,12 +465,10 @@ class SessionStore:
             raise UnsafePathError(f"{folder} is not a folder")
         return folder
 
-    # --- locking, parsing, writing ---------------------------------------------------------------
-
     @contextmanager
     def _locked(self, path: Path, *, create: bool, exclusive: bool = False) -> Iterator[int]:
-        """Hold the exclusive ``fcntl`` lock on the whole file (NFSv4.1, hence EFS, keeps it on
-        the server; a dead host's lapses with its lease); yields a read-write descriptor."""
+        """Hold the exclusive ``fcntl`` lock on the file (EFS keeps it on the server; a dead
+        host's lapses with its NFS lease); yields a read-write descriptor."""
         flags = os.O_RDWR
         if create:
             flags |= os.O_CREAT | (os.O_EXCL if exclusive else 0)
@@ -555,16 +490,16 @@ class SessionStore:
                 flags &= ~os.O_EXCL
 
     @contextmanager
-    def _guarded(self, where: _Conversation, *, create: bool) -> Iterator[int]:
+    def _guarded(self, path: Path, *, create: bool) -> Iterator[int]:
         """The conversation's lock; a file found corrupt is quarantined (still locked if it was)."""
         try:
-            with self._locked(where.path, create=create) as fd:
+            with self._locked(path, create=create) as fd:
                 try:
                     yield fd
                 except _Corrupt as exc:
-                    self._quarantine(where, exc)
+                    self._quarantine(path, exc)
         except _Corrupt as exc:
-            self._quarantine(where, exc)
+            self._quarantine(path, exc)
 
     def _load(
         self, path: Path, fd: int, new: Callable[[tuple[int, int]], _State], strict: bool = False
@@ -573,14 +508,14 @@ class SessionStore:
         cached offset; the caller holds the file's in-process lock."""
         index = path.name == INDEX_FILE
         cache: OrderedDict[str, Any] = self._index_cache if index else self._cache
+        limit = _INDEX_CACHE_MAX_BYTES if index else _CACHE_MAX_BYTES
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _Corrupt("not a regular file")
-        file_id = (info.st_dev, info.st_ino)
         with self._cache_lock:
             cached = cache.get(str(path))
-        reuse = cached is not None and _can_resume(fd, info, cached.file_id, cached.offset)
-        state: _State = cached if reuse else new(file_id)
+        reuse = cached is not None and _can_resume(fd, info, cached)
+        state: _State = cached if reuse else new((info.st_dev, info.st_ino))
         try:
             try:
                 state.feed(_read_range(fd, state.offset, info.st_size), strict)
@@ -588,17 +523,21 @@ class SessionStore:
                 if not reuse:
                     raise
                 # The cached prefix may be stale (the file changed in place): judge from scratch.
-                state = new(file_id)
+                state = new((info.st_dev, info.st_ino))
                 state.feed(_read_range(fd, 0, info.st_size), strict)
         except BaseException:
             self._forget(path)  # possibly half-applied
             raise
-        with self._cache_lock:
-            _keep(cache, str(path), state, _INDEX_CACHE_MAX_BYTES if index else _CACHE_MAX_BYTES)
+        with self._cache_lock:  # last in, least recently read out first
+            cache[str(path)] = state
+            cache.move_to_end(str(path))
+            total = sum(cached.offset for cached in cache.values())
+            while total > limit and len(cache) > 1:
+                total -= cache.popitem(last=False)[1].offset
         return state
 
-    def _parse(self, where: _Conversation, fd: int, *, strict: bool) -> _Parsed:
-        return self._load(where.path, fd, partial(_Parsed, where.id), strict)
+    def _parse(self, path: Path, fd: int, *, strict: bool) -> _Parsed:
+        return self._load(path, fd, lambda file_id: _Parsed(path.stem, file_id), strict)
 
     def _forget(self, path: Path) -> None:
         with self._cache_lock:
@@ -606,47 +545,37 @@ class SessionStore:
             self._index_cache.pop(str(path), None)
 
     def _append(
-        self,
-        where: _Conversation,
-        fd: int,
-        records: list[dict[str, Any]],
-        *,
-        title: str = DEFAULT_TITLE,
+        self, path: Path, fd: int, records: list[_Record], title: str = DEFAULT_TITLE
     ) -> None:
-        """Append records to the locked file (after a header if it has none), then index it.
-
-        One ``pwrite`` at the size ``fstat`` gives under the lock: ``O_APPEND`` is not atomic
-        across NFS clients. If the index says the file ends at that size (every normal turn),
-        nothing is read; otherwise the file is parsed (from the cache) to find where its valid
-        part ends, and a crash's leftover there is sealed by a newline and a ``torn`` marker.
-        """
+        """Append to the locked file with one ``pwrite`` at its size (``O_APPEND`` is not atomic
+        across NFS clients), then index it. When the index says the file ends there (every
+        normal turn) nothing is read; otherwise it is parsed to find where its valid part ends,
+        and a crash's leftover there is sealed off by a ``torn`` marker."""
         info = os.fstat(fd)
-        known = self._indexed(where)
+        with self._cache_lock:
+            index = self._index_cache.get(str(path.parent / INDEX_FILE))
+        known = index.entries.get(path.stem) if index else None
         prefix = b""
         if known and info.st_size > 0 and (known.size, known.inode) == (info.st_size, info.st_ino):
             summary: ConversationSummary | None = known.summary
         else:
-            state = self._parse(where, fd, strict=True)
+            state = self._parse(path, fd, strict=True)
             if state.offset < info.st_size:
-                sealed = os.pread(fd, 1, info.st_size - 1) == b"\n"
                 torn = {"type": "torn", "at": self._clock(), "from": state.offset}
-                prefix = (b"" if sealed else b"\n") + _encode(torn)
+                prefix = (b"" if _ends_line(fd, info.st_size) else b"\n") + _encode(torn)
                 lost = info.st_size - state.offset
-                logger.warning("conversation %s: %d bytes of a torn write skipped", where.id, lost)
+                logger.warning("conversation %s: %d bytes of a torn write skipped", path.stem, lost)
             summary = state.summary
             if summary is None:
-                header = {"type": "conversation", "version": FORMAT_VERSION, "id": where.id}
-                at = self._clock()
-                records = [{**header, "created_at": at, "title": title}, *records]
+                header = {"type": "conversation", "version": FORMAT_VERSION, "id": path.stem}
+                records = [{**header, "created_at": self._clock(), "title": title}, *records]
         for record in records:
             summary = _advance(summary, record)
         data = prefix + b"".join(map(_encode, records))
         if data:
             _write_all(fd, data, info.st_size)
         entry = _Entry(summary, info.st_size + len(data), info.st_ino)  # type: ignore[arg-type]
-        self._append_index(where.folder, lambda _: [entry.record()])
-
-    # --- the index (index.jsonl: the sidebar's summaries, a disposable cache) ------------------
+        self._append_index(path.parent, lambda _: [entry.record()])
 
     def _read_index(self, folder: Path) -> _Index:
         path = folder / INDEX_FILE
@@ -654,92 +583,65 @@ class SessionStore:
             try:
                 with _opened(path, os.O_RDONLY) as fd:
                     return self._load(path, fd, _Index)
-            except FileNotFoundError:  # remembered: the folder is not compared on every call
-                with self._cache_lock:
-                    cached = self._index_cache.get(str(path))
-                    if cached is None or cached.file_id is not None:
-                        cached = _Index(None)
-                        _keep(self._index_cache, str(path), cached, _INDEX_CACHE_MAX_BYTES)
-                    return cached
+            except FileNotFoundError:
+                return _Index(None)
             except _Corrupt as exc:
-                return self._index_unusable(folder, exc)
+                return self._index_unusable(path, exc)
             except OSError as exc:  # EIO, ESTALE: the next run tries again
                 logger.warning("index not read: %s", _describe(exc))
                 return _Index(None)
 
-    def _indexed(self, where: _Conversation) -> _Entry | None:
-        """The entry this process last read for a conversation (no I/O; possibly stale)."""
-        with self._cache_lock:
-            index = self._index_cache.get(str(where.folder / INDEX_FILE))
-        return None if index is None else index.entries.get(where.id)
-
     def _append_index(
-        self, folder: Path, make_records: Callable[[_Index], list[dict[str, Any]]]
+        self, folder: Path, make_records: Callable[[_Index], list[_Record]]
     ) -> _Index | None:
-        """Append ``make_records(index as it is under the lock)``; compact when mostly superseded.
-        Best effort: the folder check rebuilds what the index misses. None if not written."""
+        """Append ``make_records(index under the lock)``, compacting it when mostly superseded.
+        Best effort (the folder check rebuilds what it misses): None if not written."""
         path = folder / INDEX_FILE
         try:
             with self._locked(path, create=True) as fd:
                 if records := make_records(self._load(path, fd, _Index)):
                     size = os.fstat(fd).st_size
-                    # A crashed writer may have left half a line: never glue a record onto it.
-                    sealed = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
-                    data = b"".join(map(_encode, records))
-                    _write_all(fd, data if sealed else b"\n" + data, size)
+                    seal = b"" if _ends_line(fd, size) else b"\n"
+                    _write_all(fd, seal + b"".join(map(_encode, records)), size)
                 index = self._load(path, fd, _Index)
                 if index.records > 2 * len(index.entries) + _INDEX_SLACK:
-                    index = self._compact_index(path, index)
+                    # One record each, renamed into place: waiting writers see that the path names
+                    # another file, readers see another inode.
+                    temporary = path.with_name("index.tmp")
+                    data = b"".join(_encode(entry.record()) for entry in index.entries.values())
+                    with _opened(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as new:
+                        _write_all(new, data, 0)
+                    os.replace(temporary, path)
+                    self._forget(path)
                 return index
         except _Corrupt as exc:
-            self._index_unusable(folder, exc)
+            self._index_unusable(path, exc)
         except OSError as exc:
             logger.warning("index not updated: %s", _describe(exc))
         return None
 
-    def _compact_index(self, path: Path, index: _Index) -> _Index:
-        """Replace the index (locked) with one record per conversation. Writers waiting for the
-        old file see that the path names another and start over; readers see another inode."""
-        temporary = path.with_name("index.tmp")
-        data = b"".join(_encode(entry.record()) for entry in index.entries.values())
-        with _opened(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as fd:
-            _write_all(fd, data, 0)
-        os.replace(temporary, path)
-        info = os.stat(path, follow_symlinks=False)
-        compacted = _Index((info.st_dev, info.st_ino), len(data), len(index.entries))
-        compacted.entries = dict(index.entries)
-        with self._cache_lock:
-            _keep(self._index_cache, str(path), compacted, _INDEX_CACHE_MAX_BYTES)
-        return compacted
-
     def _reconcile_index(self, folder: Path, index: _Index, folder_mtime: int) -> _Index:
-        """Add to the index the files it lacks and drop entries whose file is gone: the folder
-        changed (by anyone) since this process looked, or the index was lost or replaced.
-
-        Files are parsed under their own lock before the index lock is taken (never the
-        reverse); an entry is dropped only if its file is still gone under the index lock, so
-        one being created meanwhile stays. (On NFS another host's folder change may show up to a
-        minute late; the index records it wrote show at once.)
-        """
+        """Index the files the index lacks and drop entries whose file is gone, after anyone changed
+        the folder. Entries are dropped only if still gone under the index lock, so a conversation
+        being created meanwhile stays. (NFS may show another host's folder change a minute late.)"""
         try:
-            names = [
-                name.removesuffix(_JSONL) for name in os.listdir(folder) if name.endswith(_JSONL)
-            ]
+            names = os.listdir(folder)
         except FileNotFoundError:
             return index
-        on_disk = {name for name in names if parse_session_key(name) is not None}
+        ids = {name.removesuffix(_JSONL) for name in names if name.endswith(_JSONL)}
+        on_disk = {id_ for id_ in ids if parse_session_key(id_) is not None}
         with _process_lock(folder / INDEX_FILE):  # a snapshot; parsing must not hold this lock
             known = set(index.entries)
-        found = [entry for id_ in on_disk - known if (entry := self._entry_from_file(folder, id_))]
+        found = [e for id_ in on_disk - known if (e := self._entry_from_file(folder, id_))]
         gone = known - on_disk
 
-        def differences(current: _Index) -> list[dict[str, Any]]:
+        def differences(current: _Index) -> list[_Record]:
             # An id the index has now was recorded meanwhile by a writer: newer than ours.
             added = [e.record() for e in found if e.summary.id not in current.entries]
             return added + [
                 {"type": "deleted", "id": id_, "at": self._clock()}
                 for id_ in gone
-                if id_ in current.entries and not os.path.lexists(_Conversation(folder, id_).path)
+                if id_ in current.entries and not os.path.lexists(_conversation_file(folder, id_))
             ]
 
         if found or gone:
@@ -751,11 +653,11 @@ class SessionStore:
         return index
 
     def _entry_from_file(self, folder: Path, conversation_id: str) -> _Entry | None:
-        """The index entry parsed from the file; None while it is being created."""
-        where = _Conversation(folder, conversation_id)
+        """The entry parsed from the file (None while it is being created)."""
+        path = _conversation_file(folder, conversation_id)
         try:
-            with self._locked(where.path, create=False) as fd:
-                state = self._parse(where, fd, strict=True)
+            with self._locked(path, create=False) as fd:
+                state = self._parse(path, fd, strict=True)
                 info = os.fstat(fd)
                 end = info.st_size if state.offset == info.st_size else -1  # -1: a torn tail
                 return None if state.summary is None else _Entry(state.summary, end, info.st_ino)
@@ -763,50 +665,43 @@ class SessionStore:
             return None
         except (_Corrupt, OSError) as exc:  # listed, not moved: opening it says why
             logger.warning("conversation %s is unreadable: %s", conversation_id, _describe(exc))
-            try:
-                info = os.lstat(where.path)
-            except OSError:
-                return None
-            at = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="milliseconds")
-            return _Entry(
-                ConversationSummary(where.id, _UNREADABLE_TITLE, at, at, 0), -1, info.st_ino
-            )
+            with suppress(OSError):
+                moved = datetime.fromtimestamp(os.lstat(path).st_mtime, UTC)
+                at = moved.isoformat(timespec="milliseconds")
+                summary = ConversationSummary(conversation_id, _UNREADABLE_TITLE, at, at, 0)
+                return _Entry(summary, -1, 0)
+            return None
 
-    def _index_unusable(self, folder: Path, problem: Exception) -> _Index:
-        """An index we cannot read (a link, a folder, no permission): set it aside, rebuild."""
+    def _index_unusable(self, path: Path, problem: Exception) -> _Index:
+        """An index that cannot be read (a link, a folder): set aside, and rebuilt."""
         logger.warning("the index is unusable and is set aside: %s", _describe(problem))
         with suppress(OSError):
-            aside = self._private_dir(folder / QUARANTINE_DIR, create=True)
-            os.rename(folder / INDEX_FILE, aside / f"index.{_file_stamp()}{_JSONL}")
-        self._forget(folder / INDEX_FILE)
+            self._move_aside(path, QUARANTINE_DIR)
         return _Index(None)
 
-    # --- moving files aside ----------------------------------------------------------------------
-
-    def _move_aside(self, where: _Conversation, area: str) -> Path:
-        """Rename the file into ``trash/`` or ``quarantine/`` and drop it from the index."""
-        target = self._private_dir(where.folder / area, create=True)
-        target /= f"{where.id}.{_file_stamp()}{_JSONL}"
-        os.rename(where.path, target)
-        self._forget(where.path)
-        deleted = {"type": "deleted", "id": where.id, "at": self._clock()}
-        self._append_index(where.folder, lambda _: [deleted])
+    def _move_aside(self, path: Path, area: str) -> Path:
+        """Rename a file into ``trash/`` or ``quarantine/`` (never deleted), out of the index."""
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}.{secrets.token_hex(4)}"  # core/purge.py
+        target = self._private_dir(path.parent / area, create=True) / f"{path.stem}.{stamp}{_JSONL}"
+        os.rename(path, target)
+        self._forget(path)
+        if path.name != INDEX_FILE:
+            deleted = {"type": "deleted", "id": path.stem, "at": self._clock()}
+            self._append_index(path.parent, lambda _: [deleted])
         return target
 
-    def _quarantine(self, where: _Conversation, problem: Exception) -> NoReturn:
+    def _quarantine(self, path: Path, problem: Exception) -> NoReturn:
         """Move a corrupt file to ``quarantine/`` and raise CorruptConversationError."""
         reason = _describe(problem)
-        logger.warning("conversation %s is corrupt or unreadable: %s", where.id, reason)
+        logger.warning("conversation %s is corrupt or unreadable: %s", path.stem, reason)
         try:
-            with _process_lock(where.path):
-                target = self._move_aside(where, QUARANTINE_DIR)
+            with _process_lock(path):
+                target = self._move_aside(path, QUARANTINE_DIR)
         except OSError as exc:
-            logger.error("conversation %s could not be moved aside: %s", where.id, _describe(exc))
+            logger.error("conversation %s could not be moved aside: %s", path.stem, _describe(exc))
             message = "This conversation could not be read, nor moved aside; it was left in place."
-            raise CorruptConversationError(message, where.path) from problem
-        logger.warning("conversation %s moved to %s/", where.id, target.parent.name)
-        raise CorruptConversationError(
-            "This conversation could not be read. It was kept aside for an administrator, "
-            f"and a new one can be started. ({reason})",
-            target,
-        ) from problem
+            raise CorruptConversationError(message, path) from problem
+        logger.warning("conversation %s moved to %s/", path.stem, target.parent.name)
+        message = "This conversation could not be read. It was kept aside for an administrator, "
+        message += f"and a new one can be started. ({reason})"
+        raise CorruptConversationError(message, target) from problem
