@@ -1,9 +1,7 @@
-"""Conversation store: one append-only JSON Lines file per conversation, in a folder that every
-task shares (EFS on AWS), so a reload, a new task or another replica finds the same conversations.
-
-The README ("How sessions work") explains the layout, the format, the cross-host locking, and how
-crashes, corruption and the index are handled; comments here say why each step is needed. POSIX
-only (``fcntl``). Session keys come from the browser and are treated as hostile.
+"""Conversation store: one append-only JSON Lines file per conversation, in a folder every task
+shares (EFS on AWS). The README ("How sessions work") says why, and explains the layout, format,
+cross-host locking, crashes, corruption and the index; comments here say why each step is needed.
+POSIX only (``fcntl``). Session keys come from the browser and are treated as hostile.
 """
 
 from __future__ import annotations
@@ -39,18 +37,15 @@ INDEX_FILE = "index.jsonl"
 _JSONL = ".jsonl"
 _INDEX_SLACK = 64  # compact the index beyond twice as many records as conversations, plus this
 # Folder times tick coarsely (more on NFS): as in git's "racily clean" rule, a folder changed this
-# recently may change again within the same tick, so it is compared again on the next listing.
+# recently is compared with the index again on the next listing.
 _RACY_NS = 2_000_000_000
 _READ_CHUNK = 1 << 20
-# Parse caches, bounded by the file bytes they stand for: long chats cannot fill a 512 MB task.
-_CACHE_MAX_BYTES = 16 * 1024 * 1024
-_INDEX_CACHE_MAX_BYTES = 8 * 1024 * 1024
-_UNREADABLE_TITLE = "Unreadable conversation"
-# With the lock held no write is in flight: one crash leaves an unfinished line, a crash while
-# sealing it (or an NFS write flushed in part) one complete bad line. More than that is corruption.
+# The parse cache is bounded by the file bytes it stands for: long chats cannot fill a 512 MB task.
+_CACHE_MAX_BYTES = 24 * 1024 * 1024
+_UNREADABLE = "This conversation could not be read."
+# Bad lines a crash can leave at the end: one (unfinished, or complete if sealing it crashed too).
 _MAX_TORN_LINES = 1
-# The fields each record type needs; other types are skipped: during a rolling deploy older tasks
-# must not reject what a newer version wrote.
+# Fields each record type needs; other types are skipped (older tasks during a rolling deploy).
 _FIELDS: dict[str, dict[str, type]] = {
     "conversation": {"id": str, "created_at": str, "title": str},  # the header, first
     "messages": {"at": str, "messages": list},
@@ -62,9 +57,8 @@ _FIELDS: dict[str, dict[str, type]] = {
 }
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _OWNER_ID = re.compile(r"[0-9a-f]{64}")
-# POSIX locks belong to the process and closing any descriptor of a file drops them, so threads
-# also take one of these around every open and close. An index stripe is taken only inside a
-# conversation stripe, never the reverse (no deadlock); re-entrant for quarantine.
+# Threads' in-process locks (see the README), striped by path: an index stripe is only ever taken
+# inside a conversation stripe (no deadlock); re-entrant for quarantine.
 _CONVERSATION_LOCKS = tuple(threading.RLock() for _ in range(64))
 _INDEX_LOCKS = tuple(threading.RLock() for _ in range(16))
 
@@ -126,13 +120,11 @@ def _describe(exc: BaseException) -> str:
 
 
 def _encode(record: _Record) -> bytes:
-    """One record as one line of JSON (newlines in text are escaped by JSON itself)."""
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        return text.encode("utf-8") + b"\n"
+        return text.encode() + b"\n"
     except UnicodeEncodeError:  # a lone surrogate from a browser paste: \u escapes keep it
-        text = json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-        return text.encode("ascii") + b"\n"
+        return json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -140,7 +132,6 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def _decode(line: bytes) -> _Record | None:
-    """The record on one line, or None if it is not a UTF-8 JSON object with a type."""
     try:
         value = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -153,7 +144,7 @@ def _well_formed(record: _Record) -> bool:
 
 
 def _advance(summary: ConversationSummary | None, record: _Record) -> ConversationSummary | None:
-    """The summary after one well-formed record: the only rule, for readers and writers alike."""
+    """The one rule for readers and writers alike."""
     if record["type"] == "conversation":
         at = record["created_at"]
         return ConversationSummary(record["id"], record["title"], at, at, 0)
@@ -176,26 +167,32 @@ class _Parsed:
     messages: list[Message] = field(default_factory=list)
     unparsed_lines: int = 0  # complete but unparseable lines after offset
 
-    def feed(self, data: bytes, strict: bool) -> None:
+    def feed(self, data: bytes) -> None:
         """Take in the lines of ``data`` (the bytes from ``offset``), up to an unfinished one or a
-        bad one nothing valid follows yet (a write in flight, or a crash: strict refuses more)."""
+        bad one that nothing valid follows yet: a write in flight, or a crash's leftover."""
         base, pos = self.offset, 0
         self.unparsed_lines = 0
         while (end := data.find(b"\n", pos)) >= 0:
             record = _decode(data[pos:end])
             if record is not None:
                 self._apply(record)
-                pos = end + 1
-            elif (resume := self._skip_torn(data, end + 1, base + pos)) is not None:
-                pos = resume
-            else:
-                self.unparsed_lines = data.count(b"\n", pos)
-                break
+            else:  # a crash's leftover: valid only once a torn marker for it follows
+                torn_at, scan = base + pos, end + 1
+                while (end := data.find(b"\n", scan)) >= 0:
+                    if (record := _decode(data[scan:end])) is not None:
+                        break
+                    scan = end + 1
+                if record is None:  # nothing valid follows yet: a write may be in flight
+                    self.unparsed_lines = data.count(b"\n", pos)
+                    return
+                marker = record.get("from")
+                if record["type"] != "torn" or type(marker) is not int or marker != torn_at:
+                    raise _Corrupt(f"byte {torn_at}: a line that is not a valid record")
+            pos = end + 1
             self.offset = base + pos
-        if strict and self.unparsed_lines > _MAX_TORN_LINES:
-            raise _Corrupt(f"{self.unparsed_lines} unparseable lines at the end")
 
     def _apply(self, record: _Record) -> None:
+        """Check a record's content, then take it in."""
         kind = record["type"]
         if kind == "torn":
             return  # read in normal flow: the line before it was complete after all
@@ -211,21 +208,6 @@ class _Parsed:
             except ValueError as exc:
                 raise _Corrupt(f"a stored message is malformed: {exc}") from exc
         self.summary = _advance(self.summary, record)
-
-    @staticmethod
-    def _skip_torn(data: bytes, scan: int, file_offset: int) -> int | None:
-        """Where parsing goes on after the ``torn`` marker covering the bad line at
-        ``file_offset``; None if no valid line follows yet (a write may be in flight)."""
-        while (end := data.find(b"\n", scan)) >= 0:
-            record = _decode(data[scan:end])
-            if record is None:
-                scan = end + 1  # another leftover of an interrupted write
-                continue
-            marker = record.get("from")
-            if record["type"] == "torn" and type(marker) is int and marker == file_offset:
-                return end + 1
-            raise _Corrupt(f"byte {file_offset}: a line that is not a valid record")
-        return None
 
 
 class _Entry(NamedTuple):
@@ -249,7 +231,7 @@ class _Index:
     entries: dict[str, _Entry] = field(default_factory=dict)
     checked_mtime: int | None = None  # the folder's st_mtime_ns when its files were compared
 
-    def feed(self, data: bytes, strict: bool = False) -> None:
+    def feed(self, data: bytes) -> None:
         """Take in the lines of ``data``, skipping bad ones (the folder check repairs the rest)."""
         complete = data.rfind(b"\n") + 1
         for line in data[:complete].splitlines():
@@ -267,7 +249,6 @@ class _Index:
 
 
 def _conversation_file(folder: Path, conversation_id: str) -> Path:
-    """The one place a conversation's file name is made (the id is validated before)."""
     return folder / f"{conversation_id}{_JSONL}"
 
 
@@ -288,7 +269,6 @@ def _read_range(fd: int, start: int, stop: int) -> bytes:
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
-    """``pwrite`` at ``offset`` (the loop covers a short write), then ``fsync``."""
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)
@@ -297,14 +277,13 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
 
 
 def _ends_line(fd: int, offset: int) -> bool:
-    """Whether ``offset`` is 0 or just after a newline: not inside a crashed write's half line."""
+    """Not inside a line (a crashed write leaves half a one)."""
     return offset == 0 or os.pread(fd, 1, offset - 1) == b"\n"
 
 
 @contextmanager
 def _opened(path: Path, flags: int) -> Iterator[int]:
-    """A descriptor of ``path``, never through a symlink nor blocking on a FIFO; closing it drops
-    this process's fcntl locks on the file."""
+    """Never through a symlink, nor blocking on a FIFO; closing drops our fcntl locks on it."""
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except FileNotFoundError:
@@ -320,8 +299,7 @@ def _opened(path: Path, flags: int) -> Iterator[int]:
 
 
 def _can_resume(fd: int, info: os.stat_result, cached: _Parsed | _Index) -> bool:
-    """Whether parsing may go on at a cached offset: same device and inode, not shrunk, and the
-    offset follows a newline. Otherwise the file is parsed again from the start."""
+    """Whether parsing may go on at a cached offset: else the file was replaced or rewritten."""
     same_file = cached.file_id == (info.st_dev, info.st_ino)
     return same_file and cached.offset <= info.st_size and _ends_line(fd, cached.offset)
 
@@ -340,12 +318,10 @@ class SessionStore:
 
     def __init__(self, root: Path, *, clock: Callable[[], str] = utc_now) -> None:
         """Create ``root`` (0o700) unless it exists (an EFS access point root stays as it is)."""
-        path = Path(root)
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root: Path = path.resolve(strict=True)
+        Path(root).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root: Path = Path(root).resolve(strict=True)
         self._clock = clock
-        self._cache: OrderedDict[str, _Parsed] = OrderedDict()
-        self._index_cache: OrderedDict[str, _Index] = OrderedDict()
+        self._cache: OrderedDict[str, _Parsed | _Index] = OrderedDict()  # by path, LRU first
         self._cache_lock = threading.Lock()
 
     def list_conversations(self, session_key: str) -> list[ConversationSummary]:
@@ -364,10 +340,10 @@ class SessionStore:
 
     def create_conversation(self, session_key: str, title: str = DEFAULT_TITLE) -> str:
         """Start an empty conversation and return its id."""
-        clean = _clean_title(title)
+        title = _clean_title(title)
         path = self._where(session_key, new_session_key(), create=True)
         with self._locked(path, create=True, exclusive=True) as fd:
-            self._append(path, fd, [], title=clean)
+            self._append(path, fd, [], title=title)
         with suppress(OSError, _Corrupt), _opened(path.parent, os.O_RDONLY) as fd:
             os.fsync(fd)  # the new name made durable (on NFS, creating already is)
         return path.stem
@@ -377,14 +353,13 @@ class SessionStore:
     ) -> None:
         """Append messages as one record: all stored, or (after a crash) none. Creates a missing
         conversation: one deleted in another tab comes back holding the new messages."""
-        batch = list(messages)
-        if not all(isinstance(message, Message) for message in batch):
+        batch = [message.to_dict() for message in messages if isinstance(message, Message)]
+        if len(batch) != len(messages):
             raise TypeError("append_messages takes Message objects")
         path = self._where(session_key, conversation_id, create=bool(batch))
         if batch:
-            items = [message.to_dict() for message in batch]
             with self._guarded(path, create=True) as fd:
-                record = {"type": "messages", "at": self._clock(), "messages": items}
+                record = {"type": "messages", "at": self._clock(), "messages": batch}
                 self._append(path, fd, [record])
 
     def read_messages(self, session_key: str, conversation_id: str) -> list[Message]:
@@ -410,10 +385,9 @@ class SessionStore:
                     return list(self._parse(path, fd, strict=True).messages)
             except FileNotFoundError:  # gone meanwhile: deleted, or quarantined by another task
                 moved = sorted((path.parent / QUARANTINE_DIR).glob(f"{path.stem}.*{_JSONL}"))
-                if not moved:
-                    return []
-                message = "This conversation could not be read and was kept aside."
-                raise CorruptConversationError(message, moved[-1]) from None
+                if moved:
+                    raise CorruptConversationError(_UNREADABLE, moved[-1]) from None
+                return []
 
     def rename_conversation(self, session_key: str, conversation_id: str, title: str) -> None:
         """Append a new title (the last one wins); ConversationNotFoundError if there is none."""
@@ -439,39 +413,29 @@ class SessionStore:
         logger.info("conversation %s moved to %s/", path.stem, target.parent.name)
 
     def _where(self, session_key: object, conversation_id: object, *, create: bool) -> Path:
-        """The conversation's file; both values are checked before the disk is touched."""
         if parse_session_key(conversation_id) is None:  # not echoed: it would reach the logs
             raise ValueError("conversation id must be a canonical lowercase uuid4 string")
         return _conversation_file(self._folder(session_key, create=create), str(conversation_id))
 
     def _folder(self, session_key: object, *, create: bool) -> Path:
         if not is_store_key(session_key):
-            raise ValueError(
-                "session key must be a canonical lowercase uuid4 string or a 64-character "
-                "lowercase hex owner id"
-            )
+            raise ValueError("a session key must be a lowercase uuid4 or a 64-hex owner id")
         return self._private_dir(self.root / session_key, create=create)
 
     def _private_dir(self, folder: Path, *, create: bool) -> Path:
-        """``folder`` (created 0o700 if asked), proven to be that folder and not a link."""
         if create:
             with suppress(FileExistsError):
                 folder.mkdir(mode=0o700)
         # Names below the resolved root are validated: only a symlink makes the path resolve away.
-        resolved = folder.resolve()
-        if resolved != folder or not resolved.is_relative_to(self.root):
-            raise UnsafePathError(f"{folder} leads outside the sessions folder or through a link")
-        if create and not folder.is_dir():
-            raise UnsafePathError(f"{folder} is not a folder")
+        if folder.resolve() != folder or (create and not folder.is_dir()):
+            raise UnsafePathError(f"{folder} is a symlink or not a folder")
         return folder
 
     @contextmanager
     def _locked(self, path: Path, *, create: bool, exclusive: bool = False) -> Iterator[int]:
         """Hold the exclusive ``fcntl`` lock on the file (EFS keeps it on the server; a dead
         host's lapses with its NFS lease); yields a read-write descriptor."""
-        flags = os.O_RDWR
-        if create:
-            flags |= os.O_CREAT | (os.O_EXCL if exclusive else 0)
+        flags = os.O_RDWR | (os.O_CREAT if create else 0) | (os.O_EXCL if exclusive else 0)
         with _process_lock(path):
             while True:
                 with _opened(path, flags) as fd:
@@ -480,18 +444,17 @@ class SessionStore:
                         raise _Corrupt("not a regular file")
                     fcntl.lockf(fd, fcntl.LOCK_EX)
                     try:
-                        current = os.stat(path, follow_symlinks=False)
+                        still_there = os.path.samestat(opened, os.stat(path, follow_symlinks=False))
                     except FileNotFoundError:
-                        current = None
-                    # Moved aside while we waited: start over on the path.
-                    if current is not None and os.path.samestat(current, opened):
+                        still_there = False
+                    if still_there:  # else moved aside while we waited: start over on the path
                         yield fd
                         return
                 flags &= ~os.O_EXCL
 
     @contextmanager
     def _guarded(self, path: Path, *, create: bool) -> Iterator[int]:
-        """The conversation's lock; a file found corrupt is quarantined (still locked if it was)."""
+        """Quarantines a file found corrupt, under its lock when it could be taken."""
         try:
             with self._locked(path, create=create) as fd:
                 try:
@@ -501,62 +464,52 @@ class SessionStore:
         except _Corrupt as exc:
             self._quarantine(path, exc)
 
-    def _load(
-        self, path: Path, fd: int, new: Callable[[tuple[int, int]], _State], strict: bool = False
-    ) -> _State:
-        """The parsed file (a conversation or an index), reading only what was added since the
-        cached offset; the caller holds the file's in-process lock."""
-        index = path.name == INDEX_FILE
-        cache: OrderedDict[str, Any] = self._index_cache if index else self._cache
-        limit = _INDEX_CACHE_MAX_BYTES if index else _CACHE_MAX_BYTES
+    def _load(self, path: Path, fd: int, new: Callable[[tuple[int, int]], _State]) -> _State:
+        """The file parsed incrementally from its cache; the caller holds its in-process lock."""
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _Corrupt("not a regular file")
-        with self._cache_lock:
-            cached = cache.get(str(path))
+        with self._cache_lock:  # taken out while parsing: put back only if all went well
+            cached = self._cache.pop(str(path), None)
         reuse = cached is not None and _can_resume(fd, info, cached)
         state: _State = cached if reuse else new((info.st_dev, info.st_ino))
         try:
-            try:
-                state.feed(_read_range(fd, state.offset, info.st_size), strict)
-            except _Corrupt:
-                if not reuse:
-                    raise
-                # The cached prefix may be stale (the file changed in place): judge from scratch.
-                state = new((info.st_dev, info.st_ino))
-                state.feed(_read_range(fd, 0, info.st_size), strict)
-        except BaseException:
-            self._forget(path)  # possibly half-applied
-            raise
-        with self._cache_lock:  # last in, least recently read out first
-            cache[str(path)] = state
-            cache.move_to_end(str(path))
-            total = sum(cached.offset for cached in cache.values())
-            while total > limit and len(cache) > 1:
-                total -= cache.popitem(last=False)[1].offset
+            state.feed(_read_range(fd, state.offset, info.st_size))
+        except _Corrupt:
+            if not reuse:
+                raise
+            # The cached prefix may be stale (the file changed in place): judge from scratch.
+            state = new((info.st_dev, info.st_ino))
+            state.feed(_read_range(fd, 0, info.st_size))
+        with self._cache_lock:  # last in; the least recently read go first
+            self._cache[str(path)] = state
+            total = sum(cached.offset for cached in self._cache.values())
+            while total > _CACHE_MAX_BYTES and len(self._cache) > 1:
+                total -= self._cache.popitem(last=False)[1].offset
         return state
 
     def _parse(self, path: Path, fd: int, *, strict: bool) -> _Parsed:
-        return self._load(path, fd, lambda file_id: _Parsed(path.stem, file_id), strict)
+        """Strict (the lock is held): more bad lines at the end than crashes leave is corrupt."""
+        state = self._load(path, fd, lambda file_id: _Parsed(path.stem, file_id))
+        if strict and state.unparsed_lines > _MAX_TORN_LINES:
+            raise _Corrupt(f"{state.unparsed_lines} unparseable lines at the end")
+        return state
 
     def _forget(self, path: Path) -> None:
         with self._cache_lock:
             self._cache.pop(str(path), None)
-            self._index_cache.pop(str(path), None)
 
     def _append(
         self, path: Path, fd: int, records: list[_Record], title: str = DEFAULT_TITLE
     ) -> None:
-        """Append to the locked file with one ``pwrite`` at its size (``O_APPEND`` is not atomic
-        across NFS clients), then index it. When the index says the file ends there (every
-        normal turn) nothing is read; otherwise it is parsed to find where its valid part ends,
-        and a crash's leftover there is sealed off by a ``torn`` marker."""
+        """One ``pwrite`` at the locked file's size (``O_APPEND`` is not atomic across NFS), then
+        index it. Nothing is read when the index says the file ends there (every normal turn)."""
         info = os.fstat(fd)
         with self._cache_lock:
-            index = self._index_cache.get(str(path.parent / INDEX_FILE))
-        known = index.entries.get(path.stem) if index else None
+            index = self._cache.get(str(path.parent / INDEX_FILE))
+        known = index.entries.get(path.stem) if isinstance(index, _Index) else None
         prefix = b""
-        if known and info.st_size > 0 and (known.size, known.inode) == (info.st_size, info.st_ino):
+        if known and (known.size, known.inode) == (info.st_size, info.st_ino):
             summary: ConversationSummary | None = known.summary
         else:
             state = self._parse(path, fd, strict=True)
@@ -584,12 +537,14 @@ class SessionStore:
                 with _opened(path, os.O_RDONLY) as fd:
                     return self._load(path, fd, _Index)
             except FileNotFoundError:
-                return _Index(None)
-            except _Corrupt as exc:
-                return self._index_unusable(path, exc)
+                pass
+            except _Corrupt as exc:  # a link or a folder: set aside, and rebuilt
+                logger.warning("the index is unusable and is set aside: %s", _describe(exc))
+                with suppress(OSError):
+                    self._move_aside(path, QUARANTINE_DIR)
             except OSError as exc:  # EIO, ESTALE: the next run tries again
                 logger.warning("index not read: %s", _describe(exc))
-                return _Index(None)
+            return _Index(None)
 
     def _append_index(
         self, folder: Path, make_records: Callable[[_Index], list[_Record]]
@@ -614,9 +569,7 @@ class SessionStore:
                     os.replace(temporary, path)
                     self._forget(path)
                 return index
-        except _Corrupt as exc:
-            self._index_unusable(path, exc)
-        except OSError as exc:
+        except (_Corrupt, OSError) as exc:  # the next listing sets aside an unusable index
             logger.warning("index not updated: %s", _describe(exc))
         return None
 
@@ -653,7 +606,6 @@ class SessionStore:
         return index
 
     def _entry_from_file(self, folder: Path, conversation_id: str) -> _Entry | None:
-        """The entry parsed from the file (None while it is being created)."""
         path = _conversation_file(folder, conversation_id)
         try:
             with self._locked(path, create=False) as fd:
@@ -668,19 +620,12 @@ class SessionStore:
             with suppress(OSError):
                 moved = datetime.fromtimestamp(os.lstat(path).st_mtime, UTC)
                 at = moved.isoformat(timespec="milliseconds")
-                summary = ConversationSummary(conversation_id, _UNREADABLE_TITLE, at, at, 0)
+                summary = ConversationSummary(conversation_id, "Unreadable conversation", at, at, 0)
                 return _Entry(summary, -1, 0)
             return None
 
-    def _index_unusable(self, path: Path, problem: Exception) -> _Index:
-        """An index that cannot be read (a link, a folder): set aside, and rebuilt."""
-        logger.warning("the index is unusable and is set aside: %s", _describe(problem))
-        with suppress(OSError):
-            self._move_aside(path, QUARANTINE_DIR)
-        return _Index(None)
-
     def _move_aside(self, path: Path, area: str) -> Path:
-        """Rename a file into ``trash/`` or ``quarantine/`` (never deleted), out of the index."""
+        """Into ``trash/`` or ``quarantine/``, never deleted."""
         stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}.{secrets.token_hex(4)}"  # core/purge.py
         target = self._private_dir(path.parent / area, create=True) / f"{path.stem}.{stamp}{_JSONL}"
         os.rename(path, target)
@@ -691,17 +636,13 @@ class SessionStore:
         return target
 
     def _quarantine(self, path: Path, problem: Exception) -> NoReturn:
-        """Move a corrupt file to ``quarantine/`` and raise CorruptConversationError."""
         reason = _describe(problem)
-        logger.warning("conversation %s is corrupt or unreadable: %s", path.stem, reason)
         try:
             with _process_lock(path):
-                target = self._move_aside(path, QUARANTINE_DIR)
-        except OSError as exc:
-            logger.error("conversation %s could not be moved aside: %s", path.stem, _describe(exc))
-            message = "This conversation could not be read, nor moved aside; it was left in place."
-            raise CorruptConversationError(message, path) from problem
-        logger.warning("conversation %s moved to %s/", path.stem, target.parent.name)
-        message = "This conversation could not be read. It was kept aside for an administrator, "
-        message += f"and a new one can be started. ({reason})"
-        raise CorruptConversationError(message, target) from problem
+                kept = self._move_aside(path, QUARANTINE_DIR)
+        except OSError as exc:  # it stays where it is, and the next read tries again
+            logger.error("conversation %s is unreadable, not moved: %s", path.stem, _describe(exc))
+            kept = path
+        else:
+            logger.warning("conversation %s moved to %s/: %s", path.stem, kept.parent.name, reason)
+        raise CorruptConversationError(f"{_UNREADABLE} ({reason})", kept) from problem
