@@ -41,7 +41,7 @@ _INDEX_SLACK = 64  # compact the index beyond twice as many records as conversat
 _RACY_NS = 2_000_000_000
 _READ_CHUNK = 1 << 20
 # The parse cache is bounded by the file bytes it stands for: long chats cannot fill a 512 MB task.
-_CACHE_MAX_BYTES = 24 * 1024 * 1024
+_CACHE_MAX_BYTES = 16 * 1024 * 1024
 _UNREADABLE = "This conversation could not be read."
 # Bad lines a crash can leave at the end: one (unfinished, or complete if sealing it crashed too).
 _MAX_TORN_LINES = 1
