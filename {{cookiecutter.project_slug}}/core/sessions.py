@@ -71,8 +71,7 @@ def new_session_key() -> str:
 
 
 def parse_session_key(raw: object) -> str | None:
-    """``raw`` if it is a canonical uuid4 (conversation ids too), else None: other types, cases,
-    braces and versions are refused, not normalised, so a session has one spelling, one folder."""
+    """``raw`` if a canonical uuid4 (ids too): anything else is refused, never normalised."""
     return raw if type(raw) is str and _UUID4.fullmatch(raw) else None
 
 
@@ -94,8 +93,7 @@ class ConversationSummary:
 
 
 class CorruptConversationError(Exception):
-    """The conversation could not be read and was moved to ``quarantined_to`` (kept, not deleted;
-    if it could not be moved, that is where it still is, and the next read tries again)."""
+    """The conversation could not be read; it is kept (not deleted) at ``quarantined_to``."""
 
     def __init__(self, message: str, quarantined_to: Path) -> None:
         super().__init__(message)
@@ -313,8 +311,7 @@ _State = TypeVar("_State", _Parsed, _Index)
 
 
 class SessionStore:
-    """Conversations of every session under ``root``, as ``<key>/<conversation id>.jsonl``.
-    Disk errors (ENOSPC, EIO) are not corruption: they propagate as OSError."""
+    """``<root>/<key>/<conversation id>.jsonl``; disk errors (ENOSPC, EIO) propagate as OSError."""
 
     def __init__(self, root: Path, *, clock: Callable[[], str] = utc_now) -> None:
         """Create ``root`` (0o700) unless it exists (an EFS access point root stays as it is)."""
@@ -433,8 +430,7 @@ class SessionStore:
 
     @contextmanager
     def _locked(self, path: Path, *, create: bool, exclusive: bool = False) -> Iterator[int]:
-        """Hold the exclusive ``fcntl`` lock on the file (EFS keeps it on the server; a dead
-        host's lapses with its NFS lease); yields a read-write descriptor."""
+        """The exclusive ``fcntl`` lock on the file, held on the server by EFS (NFSv4.1)."""
         flags = os.O_RDWR | (os.O_CREAT if create else 0) | (os.O_EXCL if exclusive else 0)
         with _process_lock(path):
             while True:
@@ -549,8 +545,7 @@ class SessionStore:
     def _append_index(
         self, folder: Path, make_records: Callable[[_Index], list[_Record]]
     ) -> _Index | None:
-        """Append ``make_records(index under the lock)``, compacting it when mostly superseded.
-        Best effort (the folder check rebuilds what it misses): None if not written."""
+        """Append ``make_records(index)`` under its lock; best effort, like any cache (None)."""
         path = folder / INDEX_FILE
         try:
             with self._locked(path, create=True) as fd:
