@@ -43,9 +43,11 @@ _READ_CHUNK = 1 << 20
 # The parse cache is bounded by the file bytes it stands for: long chats cannot fill a 512 MB task.
 _CACHE_MAX_BYTES = 16 * 1024 * 1024
 _UNREADABLE = "This conversation could not be read."
-# Bad lines a crash can leave at the end: one (unfinished, or complete if sealing it crashed too).
+# Complete bad lines at the end that a crash explains (a half line whose sealing crashed as well,
+# or an NFS write flushed in part); more, under the lock, is corruption.
 _MAX_TORN_LINES = 1
-# Fields each record type needs; other types are skipped (older tasks during a rolling deploy).
+# Fields each record type needs. Other types are skipped: in a rolling deploy, older tasks must
+# accept what newer ones write.
 _FIELDS: dict[str, dict[str, type]] = {
     "conversation": {"id": str, "created_at": str, "title": str},  # the header, first
     "messages": {"at": str, "messages": list},
