@@ -22,11 +22,10 @@ from core import telemetry
 from core.budget import BudgetExceededError, DailyAllowance
 from core.llm import Provider, ProviderError, ReplyCutShortError
 from core.messages import Message, Usage
-from core.sessions import SessionStore
+from core.sessions import DEFAULT_TITLE, TITLE_MAX_CHARS, SessionStore
 
 logger = logging.getLogger(__name__)
 
-TITLE_MAX_CHARS = 48
 INTERRUPTED = "The reply was interrupted before it finished (the page was closed or rerun)."
 
 
@@ -34,7 +33,7 @@ def title_from(text: str) -> str:
     """A conversation's title: the first line of its first message, shortened for the sidebar."""
     first_line = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
     if len(first_line) <= TITLE_MAX_CHARS:
-        return first_line or "New conversation"
+        return first_line or DEFAULT_TITLE
     return first_line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
 
 
