@@ -10,10 +10,10 @@ sign-in exists; validated by the store's own rule) has one usage file per UTC da
 It lives beside the person's conversations, so erasing a person's folder erases their usage too.
 A new day is a new file: the allowance resets at midnight UTC without anybody rewriting anything.
 
-Concurrency follows core/sessions.py (read its docstring for the why): a writer holds an exclusive
-``fcntl`` lock on the file (EFS implements POSIX locks across hosts), appends one line with
-``pwrite`` at the size it read under that lock, ``fsync``\\s and unlocks; an in-process lock guards
-every open and close of a file, because closing any descriptor drops the process's POSIX locks.
+Concurrency follows core/sessions.py, with the same file rules (core/files.py): a writer holds an
+exclusive ``fcntl`` lock on the file (EFS implements POSIX locks across hosts) and appends one
+line at the end it saw under that lock, durably; an in-process lock guards every open and close
+of a file, because closing any descriptor drops the process's POSIX locks.
 Readers take no file lock and count only complete lines that parse, so a line torn by a crash is
 skipped (and the next writer starts on a fresh line rather than gluing onto it).
 
@@ -28,14 +28,13 @@ import fcntl
 import json
 import logging
 import os
-import stat
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from core.files import append_lines, opened, private_dir
 from core.messages import Usage, utc_now
 from core.sessions import is_store_key
 
@@ -111,15 +110,10 @@ class DailyAllowance:
         path = self._day_file(person, self._clock().date(), create=False)
         with _lock_for(path):
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                with opened(path, os.O_RDONLY) as fd:
+                    data = os.pread(fd, _READ_LIMIT, 0)
             except FileNotFoundError:
                 return []
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise OSError("a usage file is not a regular file")
-                data = os.pread(fd, _READ_LIMIT, 0)
-            finally:
-                os.close(fd)
         return [r for line in data.split(b"\n")[:-1] if (r := _parse(line)) is not None]
 
     def used_today(self, person: str) -> int:
@@ -152,16 +146,9 @@ class DailyAllowance:
             separators=(",", ":"),
         ).encode("utf-8")
         path = self._day_file(person, self._clock().date(), create=True)
-        with _locked_for_append(path) as fd:
-            size = os.fstat(fd).st_size
-            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-            data = (b"\n" if torn else b"") + line + b"\n"
-            view = memoryview(data)
-            offset = size
-            while view:
-                written = os.pwrite(fd, view, offset)
-                view, offset = view[written:], offset + written
-            os.fsync(fd)
+        with _lock_for(path), opened(path, os.O_RDWR | os.O_CREAT) as fd:
+            fcntl.lockf(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+            append_lines(fd, line + b"\n")
 
     # --- paths -----------------------------------------------------------------------------------
 
@@ -169,16 +156,9 @@ class DailyAllowance:
         if not self._is_valid_key(person):
             # The key is not echoed: it is a bearer secret and may be attacker-controlled.
             raise ValueError("a person's usage is addressed by a valid store key")
-        folder = self.root / person / USAGE_DIR
-        if create:
-            for directory in (folder.parent, folder):
-                with suppress(FileExistsError):
-                    directory.mkdir(mode=0o700)
-        # Every name below the root is validated or constant, so the path resolves to itself
-        # unless something in it is a symlink: refused, never followed.
-        if folder.exists() and folder.resolve() != folder:
-            raise ValueError("a usage folder leads through a symlink")
-        return folder / f"{day.isoformat()}.jsonl"
+        # Symlinks are refused, never followed (core/files.py).
+        person_folder = private_dir(self.root / person, create=create)
+        return private_dir(person_folder / USAGE_DIR, create=create) / f"{day.isoformat()}.jsonl"
 
 
 def _parse(line: bytes) -> UsageRecord | None:
@@ -194,21 +174,6 @@ def _parse(line: bytes) -> UsageRecord | None:
 
 def _lock_for(path: Path) -> threading.Lock:
     return _LOCKS[hash(str(path)) % len(_LOCKS)]
-
-
-@contextmanager
-def _locked_for_append(path: Path) -> Iterator[int]:
-    """An open descriptor of ``path`` holding the exclusive cross-host lock."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-    with _lock_for(path):
-        fd = os.open(path, flags, 0o600)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError("a usage file is not a regular file")
-            fcntl.lockf(fd, fcntl.LOCK_EX)
-            yield fd
-        finally:
-            os.close(fd)  # also releases the lock
 
 
 __all__ = [

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import secrets
-import stat
 import threading
 import time
 import uuid
@@ -24,6 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, TypeGuard, TypeVar
 
+from core.files import UnsafePathError as UnsafePathError  # raised by the store's methods
+from core.files import (
+    UnusableFile,
+    append_lines,
+    encode_line,
+    ends_line,
+    opened,
+    private_dir,
+    read_range,
+    sync_folder,
+    write_all,
+)
 from core.messages import Message, utc_now
 
 logger = logging.getLogger(__name__)
@@ -39,7 +50,6 @@ _INDEX_SLACK = 64  # compact the index beyond twice as many records as conversat
 # Folder times tick coarsely (more on NFS): as in git's "racily clean" rule, a folder changed this
 # recently is compared with the index again on the next listing.
 _RACY_NS = 2_000_000_000
-_READ_CHUNK = 1 << 20
 # The parse cache is bounded by the file bytes it stands for: long chats cannot fill a 512 MB task.
 _CACHE_MAX_BYTES = 16 * 1024 * 1024
 _UNREADABLE = "This conversation could not be read."
@@ -106,25 +116,9 @@ class ConversationNotFoundError(LookupError):
     """The conversation does not exist (never created, deleted, or quarantined)."""
 
 
-class UnsafePathError(ValueError):
-    """A folder under the root is a symlink or not a folder: refused rather than followed."""
-
-
-class _Corrupt(Exception):
-    """Bad content, or not a regular file we may open (quarantined by the store)."""
-
-
 def _describe(exc: BaseException) -> str:
     """A reason for the log, never a path: paths hold the session key, a bearer secret."""
     return (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
-
-
-def _encode(record: _Record) -> bytes:
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode() + b"\n"
-    except UnicodeEncodeError:  # a lone surrogate from a browser paste: \u escapes keep it
-        return json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -187,7 +181,7 @@ class _Parsed:
                     return
                 marker = record.get("from")
                 if record["type"] != "torn" or type(marker) is not int or marker != torn_at:
-                    raise _Corrupt(f"byte {torn_at}: a line that is not a valid record")
+                    raise UnusableFile(f"byte {torn_at}: a line that is not a valid record")
             pos = end + 1
             self.offset = base + pos
 
@@ -197,16 +191,16 @@ class _Parsed:
         if kind == "torn":
             return  # read in normal flow: the line before it was complete after all
         if (self.summary is None) != (kind == "conversation"):
-            raise _Corrupt("the file must start with its one conversation header")
+            raise UnusableFile("the file must start with its one conversation header")
         if not _well_formed(record):
-            raise _Corrupt(f"a {kind} record lacks a field, or it has the wrong type")
+            raise UnusableFile(f"a {kind} record lacks a field, or it has the wrong type")
         if kind == "conversation" and record["id"] != self.conversation_id:
-            raise _Corrupt("the header names another conversation")
+            raise UnusableFile("the header names another conversation")
         if kind == "messages":
             try:
                 self.messages += [Message.from_dict(item) for item in record["messages"]]
             except ValueError as exc:
-                raise _Corrupt(f"a stored message is malformed: {exc}") from exc
+                raise UnusableFile(f"a stored message is malformed: {exc}") from exc
         self.summary = _advance(self.summary, record)
 
 
@@ -260,48 +254,10 @@ def _clean_title(title: object) -> str:
     return " ".join(printable.split())[:TITLE_MAX_CHARS].rstrip() or DEFAULT_TITLE
 
 
-def _read_range(fd: int, start: int, stop: int) -> bytes:
-    chunks: list[bytes] = []
-    while start < stop and (chunk := os.pread(fd, min(stop - start, _READ_CHUNK), start)):
-        chunks.append(chunk)
-        start += len(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-    os.fsync(fd)
-
-
-def _ends_line(fd: int, offset: int) -> bool:
-    """Not inside a line (a crashed write leaves half a one)."""
-    return offset == 0 or os.pread(fd, 1, offset - 1) == b"\n"
-
-
-@contextmanager
-def _opened(path: Path, flags: int) -> Iterator[int]:
-    """Never through a symlink, nor blocking on a FIFO; closing drops our fcntl locks on it."""
-    try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:  # ELOOP: a symlink, EISDIR: a folder, EACCES: not ours to read
-        if not stat.S_ISREG(os.lstat(path).st_mode) or isinstance(exc, PermissionError):
-            raise _Corrupt(f"the file cannot be opened ({exc.strerror})") from exc
-        raise
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
 def _can_resume(fd: int, info: os.stat_result, cached: _Parsed | _Index) -> bool:
     """Whether parsing may go on at a cached offset: else the file was replaced or rewritten."""
     same_file = cached.file_id == (info.st_dev, info.st_ino)
-    return same_file and cached.offset <= info.st_size and _ends_line(fd, cached.offset)
+    return same_file and cached.offset <= info.st_size and ends_line(fd, cached.offset)
 
 
 def _process_lock(path: Path) -> threading.RLock:
@@ -343,8 +299,7 @@ class SessionStore:
         path = self._where(session_key, new_session_key(), create=True)
         with self._locked(path, create=True, exclusive=True) as fd:
             self._append(path, fd, [], title=title)
-        with suppress(OSError, _Corrupt), _opened(path.parent, os.O_RDONLY) as fd:
-            os.fsync(fd)  # the new name made durable (on NFS, creating already is)
+        sync_folder(path.parent)
         return path.stem
 
     def append_messages(
@@ -368,14 +323,14 @@ class SessionStore:
             # Without the file lock: reopening on every read is what NFS close-to-open
             # consistency needs to show other hosts' appends.
             try:
-                with _opened(path, os.O_RDONLY) as fd:
+                with opened(path, os.O_RDONLY) as fd:
                     state = self._parse(path, fd, strict=False)
                 if state.unparsed_lines <= _MAX_TORN_LINES:
                     return list(state.messages)
             except FileNotFoundError:
                 self._forget(path)
                 return []
-            except (_Corrupt, OSError):
+            except (UnusableFile, OSError):
                 pass
             # A real problem, or a write in flight or a transient NFS error (ESTALE): look again
             # with the lock held before moving anything aside.
@@ -406,7 +361,7 @@ class SessionStore:
                 target = self._move_aside(path, TRASH_DIR)
         except FileNotFoundError:
             return
-        except _Corrupt:  # a symlink or a folder in its place: move it, never what it points to
+        except UnusableFile:  # a symlink or a folder in its place: move it, never what it points to
             with _process_lock(path):
                 target = self._move_aside(path, TRASH_DIR)
         logger.info("conversation %s moved to %s/", path.stem, target.parent.name)
@@ -419,16 +374,7 @@ class SessionStore:
     def _folder(self, session_key: object, *, create: bool) -> Path:
         if not is_store_key(session_key):
             raise ValueError("a session key must be a lowercase uuid4 or a 64-hex owner id")
-        return self._private_dir(self.root / session_key, create=create)
-
-    def _private_dir(self, folder: Path, *, create: bool) -> Path:
-        if create:
-            with suppress(FileExistsError):
-                folder.mkdir(mode=0o700)
-        # Names below the resolved root are validated: only a symlink makes the path resolve away.
-        if folder.resolve() != folder or (create and not folder.is_dir()):
-            raise UnsafePathError(f"{folder} is a symlink or not a folder")
-        return folder
+        return private_dir(self.root / session_key, create=create)
 
     @contextmanager
     def _locked(self, path: Path, *, create: bool, exclusive: bool = False) -> Iterator[int]:
@@ -436,13 +382,11 @@ class SessionStore:
         flags = os.O_RDWR | (os.O_CREAT if create else 0) | (os.O_EXCL if exclusive else 0)
         with _process_lock(path):
             while True:
-                with _opened(path, flags) as fd:
-                    opened = os.fstat(fd)
-                    if not stat.S_ISREG(opened.st_mode):
-                        raise _Corrupt("not a regular file")
+                with opened(path, flags) as fd:
+                    seen = os.fstat(fd)
                     fcntl.lockf(fd, fcntl.LOCK_EX)
                     try:
-                        still_there = os.path.samestat(opened, os.stat(path, follow_symlinks=False))
+                        still_there = os.path.samestat(seen, os.stat(path, follow_symlinks=False))
                     except FileNotFoundError:
                         still_there = False
                     if still_there:  # else moved aside while we waited: start over on the path
@@ -457,28 +401,26 @@ class SessionStore:
             with self._locked(path, create=create) as fd:
                 try:
                     yield fd
-                except _Corrupt as exc:
+                except UnusableFile as exc:
                     self._quarantine(path, exc)
-        except _Corrupt as exc:
+        except UnusableFile as exc:
             self._quarantine(path, exc)
 
     def _load(self, path: Path, fd: int, new: Callable[[tuple[int, int]], _State]) -> _State:
         """The file parsed incrementally from its cache; the caller holds its in-process lock."""
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _Corrupt("not a regular file")
         with self._cache_lock:  # taken out while parsing: put back only if all went well
             cached = self._cache.pop(str(path), None)
         reuse = cached is not None and _can_resume(fd, info, cached)
         state: _State = cached if reuse else new((info.st_dev, info.st_ino))
         try:
-            state.feed(_read_range(fd, state.offset, info.st_size))
-        except _Corrupt:
+            state.feed(read_range(fd, state.offset, info.st_size))
+        except UnusableFile:
             if not reuse:
                 raise
             # The cached prefix may be stale (the file changed in place): judge from scratch.
             state = new((info.st_dev, info.st_ino))
-            state.feed(_read_range(fd, 0, info.st_size))
+            state.feed(read_range(fd, 0, info.st_size))
         with self._cache_lock:  # last in; the least recently read go first
             self._cache[str(path)] = state
             total = sum(cached.offset for cached in self._cache.values())
@@ -490,7 +432,7 @@ class SessionStore:
         """Strict (the lock is held): more bad lines at the end than crashes leave is corrupt."""
         state = self._load(path, fd, lambda file_id: _Parsed(path.stem, file_id))
         if strict and state.unparsed_lines > _MAX_TORN_LINES:
-            raise _Corrupt(f"{state.unparsed_lines} unparseable lines at the end")
+            raise UnusableFile(f"{state.unparsed_lines} unparseable lines at the end")
         return state
 
     def _forget(self, path: Path) -> None:
@@ -513,7 +455,7 @@ class SessionStore:
             state = self._parse(path, fd, strict=True)
             if state.offset < info.st_size:
                 torn = {"type": "torn", "at": self._clock(), "from": state.offset}
-                prefix = (b"" if _ends_line(fd, info.st_size) else b"\n") + _encode(torn)
+                prefix = (b"" if ends_line(fd, info.st_size) else b"\n") + encode_line(torn)
                 lost = info.st_size - state.offset
                 logger.warning("conversation %s: %d bytes of a torn write skipped", path.stem, lost)
             summary = state.summary
@@ -522,9 +464,9 @@ class SessionStore:
                 records = [{**header, "created_at": self._clock(), "title": title}, *records]
         for record in records:
             summary = _advance(summary, record)
-        data = prefix + b"".join(map(_encode, records))
+        data = prefix + b"".join(map(encode_line, records))
         if data:
-            _write_all(fd, data, info.st_size)
+            write_all(fd, data, info.st_size)
         entry = _Entry(summary, info.st_size + len(data), info.st_ino)  # type: ignore[arg-type]
         self._append_index(path.parent, lambda _: [entry.record()])
 
@@ -532,11 +474,11 @@ class SessionStore:
         path = folder / INDEX_FILE
         with _process_lock(path):
             try:
-                with _opened(path, os.O_RDONLY) as fd:
+                with opened(path, os.O_RDONLY) as fd:
                     return self._load(path, fd, _Index)
             except FileNotFoundError:
                 pass
-            except _Corrupt as exc:  # a link or a folder: set aside, and rebuilt
+            except UnusableFile as exc:  # a link or a folder: set aside, and rebuilt
                 logger.warning("the index is unusable and is set aside: %s", _describe(exc))
                 with suppress(OSError):
                     self._move_aside(path, QUARANTINE_DIR)
@@ -552,21 +494,19 @@ class SessionStore:
         try:
             with self._locked(path, create=True) as fd:
                 if records := make_records(self._load(path, fd, _Index)):
-                    size = os.fstat(fd).st_size
-                    seal = b"" if _ends_line(fd, size) else b"\n"
-                    _write_all(fd, seal + b"".join(map(_encode, records)), size)
+                    append_lines(fd, b"".join(map(encode_line, records)))
                 index = self._load(path, fd, _Index)
                 if index.records > 2 * len(index.entries) + _INDEX_SLACK:
                     # One record each, renamed into place: waiting writers see that the path names
                     # another file, readers see another inode.
                     temporary = path.with_name("index.tmp")
-                    data = b"".join(_encode(entry.record()) for entry in index.entries.values())
-                    with _opened(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as new:
-                        _write_all(new, data, 0)
+                    data = b"".join(encode_line(entry.record()) for entry in index.entries.values())
+                    with opened(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as new:
+                        write_all(new, data, 0)
                     os.replace(temporary, path)
                     self._forget(path)
                 return index
-        except (_Corrupt, OSError) as exc:  # the next listing sets aside an unusable index
+        except (UnusableFile, OSError) as exc:  # the next listing sets aside an unusable index
             logger.warning("index not updated: %s", _describe(exc))
         return None
 
@@ -612,7 +552,7 @@ class SessionStore:
                 return None if state.summary is None else _Entry(state.summary, end, info.st_ino)
         except FileNotFoundError:
             return None
-        except (_Corrupt, OSError) as exc:  # listed, not moved: opening it says why
+        except (UnusableFile, OSError) as exc:  # listed, not moved: opening it says why
             logger.warning("conversation %s is unreadable: %s", conversation_id, _describe(exc))
             with suppress(OSError):
                 moved = datetime.fromtimestamp(os.lstat(path).st_mtime, UTC)
@@ -624,7 +564,7 @@ class SessionStore:
     def _move_aside(self, path: Path, area: str) -> Path:
         """Into ``trash/`` or ``quarantine/``, never deleted."""
         stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}.{secrets.token_hex(4)}"  # core/purge.py
-        target = self._private_dir(path.parent / area, create=True) / f"{path.stem}.{stamp}{_JSONL}"
+        target = private_dir(path.parent / area, create=True) / f"{path.stem}.{stamp}{_JSONL}"
         os.rename(path, target)
         self._forget(path)
         if path.name != INDEX_FILE:
