@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from core.files import append_lines, opened, private_dir
+from core.files import append_lines, opened, private_dir, regular_file_stat
 from core.messages import Usage, utc_now
 from core.sessions import is_store_key
 
@@ -111,6 +111,7 @@ class DailyAllowance:
         with _lock_for(path):
             try:
                 with opened(path, os.O_RDONLY) as fd:
+                    regular_file_stat(fd)
                     data = os.pread(fd, _READ_LIMIT, 0)
             except FileNotFoundError:
                 return []
@@ -147,6 +148,7 @@ class DailyAllowance:
         ).encode("utf-8")
         path = self._day_file(person, self._clock().date(), create=True)
         with _lock_for(path), opened(path, os.O_RDWR | os.O_CREAT) as fd:
+            regular_file_stat(fd)
             fcntl.lockf(fd, fcntl.LOCK_EX)  # released when the descriptor closes
             append_lines(fd, line + b"\n")
 
@@ -156,9 +158,15 @@ class DailyAllowance:
         if not self._is_valid_key(person):
             # The key is not echoed: it is a bearer secret and may be attacker-controlled.
             raise ValueError("a person's usage is addressed by a valid store key")
-        # Symlinks are refused, never followed (core/files.py).
-        person_folder = private_dir(self.root / person, create=create)
-        return private_dir(person_folder / USAGE_DIR, create=create) / f"{day.isoformat()}.jsonl"
+        # Symlinks are refused, never followed (core/files.py). Resolving the usage folder checks
+        # the person's folder too; a reader pays nothing for a folder that is not there.
+        person_folder = self.root / person
+        usage_folder = person_folder / USAGE_DIR
+        if create:
+            private_dir(person_folder, create=True)
+        if create or usage_folder.exists():
+            private_dir(usage_folder, create=create)
+        return usage_folder / f"{day.isoformat()}.jsonl"
 
 
 def _parse(line: bytes) -> UsageRecord | None:

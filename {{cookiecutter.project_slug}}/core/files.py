@@ -47,8 +47,8 @@ def private_dir(folder: Path, *, create: bool) -> Path:
 
 @contextmanager
 def opened(path: Path, flags: int) -> Iterator[int]:
-    """A descriptor of ``path``, never through a symlink nor blocking on a FIFO; new files are
-    0o600. Closing it also drops this process's ``fcntl`` locks on the file."""
+    """A descriptor of ``path``, never through a symlink nor blocking on a FIFO (check it with
+    ``regular_file_stat``); new files are 0o600. Closing it drops this process's ``fcntl`` locks."""
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except FileNotFoundError:
@@ -58,11 +58,18 @@ def opened(path: Path, flags: int) -> Iterator[int]:
             raise UnusableFile(f"the file cannot be opened ({exc.strerror})") from exc
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device opened without blocking
-            raise UnusableFile("not a regular file")
         yield fd
     finally:
         os.close(fd)
+
+
+def regular_file_stat(fd: int) -> os.stat_result:
+    """``fstat`` of an opened descriptor, refusing a FIFO or a device (``opened`` does not block
+    on one, so its caller checks here, where it needs the size anyway)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnusableFile("not a regular file")
+    return info
 
 
 def sync_folder(folder: Path) -> None:

@@ -32,6 +32,7 @@ from core.files import (
     opened,
     private_dir,
     read_range,
+    regular_file_stat,
     sync_folder,
     write_all,
 )
@@ -383,7 +384,7 @@ class SessionStore:
         with _process_lock(path):
             while True:
                 with opened(path, flags) as fd:
-                    seen = os.fstat(fd)
+                    seen = regular_file_stat(fd)
                     fcntl.lockf(fd, fcntl.LOCK_EX)
                     try:
                         still_there = os.path.samestat(seen, os.stat(path, follow_symlinks=False))
@@ -408,7 +409,7 @@ class SessionStore:
 
     def _load(self, path: Path, fd: int, new: Callable[[tuple[int, int]], _State]) -> _State:
         """The file parsed incrementally from its cache; the caller holds its in-process lock."""
-        info = os.fstat(fd)
+        info = regular_file_stat(fd)
         with self._cache_lock:  # taken out while parsing: put back only if all went well
             cached = self._cache.pop(str(path), None)
         reuse = cached is not None and _can_resume(fd, info, cached)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from core.files import UnsafePathError, UnusableFile, append_lines, opened, private_dir
+from core.files import (
+    UnsafePathError,
+    UnusableFile,
+    append_lines,
+    opened,
+    private_dir,
+    regular_file_stat,
+)
 
 
 def test_an_append_after_a_crash_starts_on_a_line_of_its_own(tmp_path: Path) -> None:
@@ -34,8 +41,8 @@ def test_only_regular_files_are_opened(tmp_path: Path, kind: str) -> None:
         os.mkfifo(path)  # opening it must neither block nor succeed
     else:
         path.mkdir()
-    with pytest.raises(UnusableFile), opened(path, os.O_RDONLY):
-        pass
+    with pytest.raises(UnusableFile), opened(path, os.O_RDONLY) as fd:
+        regular_file_stat(fd)
 
 
 def test_a_symlinked_folder_is_refused_without_naming_it(tmp_path: Path) -> None:
