@@ -115,13 +115,19 @@ def service_steady(live: Live) -> list[str]:
 
 def app_page_runs(live: Live) -> list[str]:
     # Not /_stcore/health: it answers 200 while the page's websocket cannot connect.
-    return [] if live.page.result in ("chat", "signin") else [f"{live.app_url()}: {live.page.detail}"]
+    return (
+        [] if live.page.result in ("chat", "signin") else [f"{live.app_url()}: {live.page.detail}"]
+    )
 
 
 def visitors_must_sign_in(live: Live) -> list[str]:
     parameters = live.stack(live.app_stack).get("Parameters") or []
-    if any(p["ParameterKey"] == "SignIn" and p.get("ParameterValue") == "disabled" for p in parameters):
-        return ["sign-in is off (stack parameter SignIn=disabled): anyone who reaches the URL chats"]
+    if any(
+        p["ParameterKey"] == "SignIn" and p.get("ParameterValue") == "disabled" for p in parameters
+    ):
+        return [
+            "sign-in is off (stack parameter SignIn=disabled): anyone who reaches the URL chats"
+        ]
     if live.page.result == "signin":
         return []
     if live.page.result == "chat":

@@ -46,7 +46,9 @@ def prove(item: Item, repo: Repo, checkov: Results | None) -> list[str]:
     return problems
 
 
-def review(items: list[Item], repo: Repo, checkov: Results | None, live: Live | None) -> list[Outcome]:
+def review(
+    items: list[Item], repo: Repo, checkov: Results | None, live: Live | None
+) -> list[Outcome]:
     outcomes = []
     for item in items:
         if item.mode == "manual":
@@ -77,7 +79,9 @@ def report(outcomes: list[Outcome], heading: str) -> str:
     lines = [f"## Production review: {heading}", "", "| Result | Item | Check | Details |"]
     lines.append("| --- | --- | --- | --- |")
     for o in outcomes:
-        lines.append("| " + " | ".join(cell(c) for c in (o.status, o.item.id, o.item.title, o.detail)) + " |")
+        lines.append(
+            "| " + " | ".join(cell(c) for c in (o.status, o.item.id, o.item.title, o.detail)) + " |"
+        )
     counts = ", ".join(f"{s} {sum(o.status == s for o in outcomes)}" for s in STATUSES)
     return "\n".join([*lines, "", f"Totals: {counts}"]) + "\n"
 
@@ -113,7 +117,9 @@ def main(
     root = args.root.resolve()
 
     if args.preflight:
-        findings = preflight(client_factory or boto3_clients(args.region), root, args.bootstrap_stack)
+        findings = preflight(
+            client_factory or boto3_clients(args.region), root, args.bootstrap_stack
+        )
         print(*findings, sep="\n")
         problems = sum(f.kind == "problem" for f in findings)
         print(f"preflight ({args.region}): {problems} problem(s)")
@@ -124,16 +130,22 @@ def main(
         sys.stdout.write(pr_template(items))
         return 0
     try:
-        checkov = read_report(args.checkov_report, root) if args.checkov_report else run_checkov(root)
+        checkov = (
+            read_report(args.checkov_report, root) if args.checkov_report else run_checkov(root)
+        )
     except CheckovError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     live, heading = None, "static (repository only)"
     if not args.static:
-        live = Live(args.app_stack, args.bootstrap_stack, client_factory or boto3_clients(args.region))
+        live = Live(
+            args.app_stack, args.bootstrap_stack, client_factory or boto3_clients(args.region)
+        )
         if page_opener is not None:
             live.page_opener = page_opener
-        heading = f"static and live (stacks {args.bootstrap_stack}, {args.app_stack} in {args.region})"
+        heading = (
+            f"static and live (stacks {args.bootstrap_stack}, {args.app_stack} in {args.region})"
+        )
     outcomes = review(items, Repo(root), checkov, live)
     sys.stdout.write(report(outcomes, heading))
     return 1 if any(o.status == "FAIL" for o in outcomes) else 0

@@ -10,6 +10,7 @@ class Missing(Exception):
     """A file, resource, stack or output a check reads is not there: the check fails with this
     message instead of a traceback."""
 
+
 DEFAULT_APP_STACK = "{{ cookiecutter.__app_stack_name }}"
 DEFAULT_BOOTSTRAP_STACK = "{{ cookiecutter.__bootstrap_stack_name }}"
 DEFAULT_REGION = "{{ cookiecutter.aws_region }}"

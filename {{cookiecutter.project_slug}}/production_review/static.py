@@ -151,7 +151,11 @@ def ingress(body: dict[str, Any], groups: set[str]) -> list[tuple[str, dict[str,
     found = []
     for name, group in of_type(body, "AWS::EC2::SecurityGroup").items():
         if name in groups:
-            found += [(name, r) for rule in group.get("SecurityGroupIngress") or [] for r in branches(rule)]
+            found += [
+                (name, r)
+                for rule in group.get("SecurityGroupIngress") or []
+                for r in branches(rule)
+            ]
     for rule in of_type(body, "AWS::EC2::SecurityGroupIngress").values():
         found += [(group, rule) for group in sorted(refs(rule.get("GroupId")) & groups)]
     return [(group, rule) for group, rule in found if isinstance(rule, dict)]
@@ -176,16 +180,22 @@ SIGN_IN_MODES = ("cognito", "oidc")
 def sign_in_parameter(repo: Repo) -> list[str]:
     problems = []
     if (mode := repo.parameters.get("SignIn")) not in SIGN_IN_MODES:
-        problems.append(f"SignIn is {mode!r} in {APP_PARAMETERS}: anyone can chat (set cognito or oidc)")
+        problems.append(
+            f"SignIn is {mode!r} in {APP_PARAMETERS}: anyone can chat (set cognito or oidc)"
+        )
     default = ((repo.app.get("Parameters") or {}).get("SignIn") or {}).get("Default")
     if default not in SIGN_IN_MODES:
-        problems.append(f"SignIn defaults to {default!r}: a stack made without {APP_PARAMETERS} is open")
+        problems.append(
+            f"SignIn defaults to {default!r}: a stack made without {APP_PARAMETERS} is open"
+        )
     return problems
 
 
 def _whole_number(repo: Repo, name: str) -> list[str]:
     value = str(repo.parameters.get(name, ""))
-    return [] if value.isdigit() and int(value) > 0 else [f"{name} is {value!r} in {APP_PARAMETERS}"]
+    return (
+        [] if value.isdigit() and int(value) > 0 else [f"{name} is {value!r} in {APP_PARAMETERS}"]
+    )
 
 
 @check
@@ -219,13 +229,19 @@ def secret_parameters_have_no_default(repo: Repo) -> list[str]:
 # Across resources of the templates
 
 
+def subject_is_scoped(sub: str) -> bool:
+    """``repo:OWNER/NAME:environment:X``, or the form with ``@ID`` suffixes that may be ``*``.
+
+    Only an environment subject puts the environment's protection rules (required reviewers,
+    allowed branches) in front of the role; a ``*`` anywhere else lets other refs or repos in.
+    """
+    owner, _, name = (re.escape(part) for part in GITHUB_REPOSITORY.lower().partition("/"))
+    forms = (rf"repo:{owner}/{name}", rf"repo:{owner}@(\*|\d+)/{name}@(\*|\d+)")
+    return any(re.fullmatch(form + r":environment:[a-z0-9_.-]+", sub.lower()) for form in forms)
+
+
 @check
 def deploy_role_trust(repo: Repo) -> list[str]:
-    """Roles trusted by GitHub check the audience, and a subject naming an environment of this
-    repository (``repo:OWNER/NAME:environment:X``, or with ``@ID`` suffixes that may be ``*``)."""
-    owner, _, name = (re.escape(part) for part in GITHUB_REPOSITORY.lower().partition("/"))
-    scoped = [rf"repo:{owner}/{name}", rf"repo:{owner}@(\*|\d+)/{name}@(\*|\d+)"]
-    scoped = [re.compile(form + r":environment:[a-z0-9_.-]+") for form in scoped]
     problems, trusted = [], 0
     for role_name, role in of_type(repo.bootstrap, "AWS::IAM::Role").items():
         for statement in (role.get("AssumeRolePolicyDocument") or {}).get("Statement") or []:
@@ -233,12 +249,16 @@ def deploy_role_trust(repo: Repo) -> list[str]:
                 continue
             trusted += 1
             conditions = statement.get("Condition") or {}
-            aud = (conditions.get("StringEquals") or {}).get("token.actions.githubusercontent.com:aud")
+            aud = (conditions.get("StringEquals") or {}).get(
+                "token.actions.githubusercontent.com:aud"
+            )
             if aud not in ("sts.amazonaws.com", ["sts.amazonaws.com"]):
                 problems.append(f"{role_name}: aud must be sts.amazonaws.com under StringEquals")
             subs = []
             for operator, tests in conditions.items():
-                if (value := (tests or {}).get("token.actions.githubusercontent.com:sub")) is not None:
+                if (
+                    value := (tests or {}).get("token.actions.githubusercontent.com:sub")
+                ) is not None:
                     subs += as_list(value)
                     if operator not in ("StringEquals", "StringLike"):
                         problems.append(f"{role_name}: sub condition under {operator}")
@@ -246,8 +266,10 @@ def deploy_role_trust(repo: Repo) -> list[str]:
                 problems.append(f"{role_name}: trusts GitHub without a sub condition")
             for sub in subs:
                 text = str(sub.get("Fn::Sub", sub)) if isinstance(sub, dict) else str(sub)
-                if not any(form.fullmatch(text.lower()) for form in scoped):
-                    problems.append(f"{role_name}: sub {text!r} is not an environment of this repository")
+                if not subject_is_scoped(text):
+                    problems.append(
+                        f"{role_name}: sub {text!r} is not an environment of this repository"
+                    )
     return problems + ([] if trusted else ["no IAM role trusts the GitHub OIDC provider"])
 
 
@@ -288,14 +310,18 @@ def load_balancer_admits_only_cloudfront(repo: Repo) -> list[str]:
             problems.append(f"{name}: no ingress rule admits CloudFront")
         for group, rule in rules:
             if "SourcePrefixListId" not in rule or {"CidrIp", "CidrIpv6"} & set(rule):
-                problems.append(f"{group}: ingress from something other than CloudFront's prefix list")
+                problems.append(
+                    f"{group}: ingress from something other than CloudFront's prefix list"
+                )
     return problems
 
 
 @check
 def task_ingress_only_from_load_balancer(repo: Repo) -> list[str]:
     services = of_type(repo.app, "AWS::ECS::Service").values()
-    networks = [(s.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {} for s in services]
+    networks = [
+        (s.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {} for s in services
+    ]
     groups = refs([network.get("SecurityGroups") for network in networks])
     if not groups:
         return ["the ECS service has no security group of the stack"]
@@ -311,7 +337,11 @@ def task_ingress_only_from_load_balancer(repo: Repo) -> list[str]:
 @check
 def efs_retained(repo: Repo) -> list[str]:
     """checkov's CloudFormation graph does not show DeletionPolicy, so it is read here."""
-    systems = {k: v for k, v in (repo.app.get("Resources") or {}).items() if v.get("Type") == "AWS::EFS::FileSystem"}
+    systems = {
+        k: v
+        for k, v in (repo.app.get("Resources") or {}).items()
+        if v.get("Type") == "AWS::EFS::FileSystem"
+    }
     if not systems:
         return ["the app stack has no EFS file system"]
     return [
@@ -367,7 +397,12 @@ def dockerfile_env(repo: Repo) -> dict[str, str]:
 @check
 def sessions_dir_on_efs(repo: Repo) -> list[str]:
     tasks = of_type(repo.app, "AWS::ECS::TaskDefinition").values()
-    volumes = {v.get("Name") for t in tasks for v in t.get("Volumes") or [] if "EFSVolumeConfiguration" in v}
+    volumes = {
+        v.get("Name")
+        for t in tasks
+        for v in t.get("Volumes") or []
+        if "EFSVolumeConfiguration" in v
+    }
     if not volumes:
         return ["the task definition has no EFS volume"]
     mounts = [
@@ -392,7 +427,11 @@ def non_root_user(repo: Repo) -> list[str]:
     users = [args for keyword, args in repo.final_stage if keyword == "USER"]
     if not users:
         return ["the final stage has no USER: the container would run as root"]
-    return [f"the final stage runs as USER {users[-1]}"] if users[-1].split(":")[0] in ("root", "0") else []
+    return (
+        [f"the final stage runs as USER {users[-1]}"]
+        if users[-1].split(":")[0] in ("root", "0")
+        else []
+    )
 
 
 @check
@@ -418,7 +457,12 @@ def base_images_pinned(repo: Repo) -> list[str]:
         if len(words) >= 3 and words[1].lower() == "as":
             stages.add(words[2].lower())
         tag = image.rsplit("/", 1)[-1].partition(":")[2]
-        if not (earlier_stage or image == "scratch" or "@sha256:" in image or re.match(r"\d+\.\d+\.\d+", tag)):
+        if not (
+            earlier_stage
+            or image == "scratch"
+            or "@sha256:" in image
+            or re.match(r"\d+\.\d+\.\d+", tag)
+        ):
             problems.append(f"FROM {image}: pin an exact x.y.z version or a digest")
     return problems
 
@@ -451,7 +495,11 @@ def no_error_details(repo: Repo) -> list[str]:
     settings = _streamlit_setting(repo, "client", "showErrorDetails")
     if not settings:
         return ["client.showErrorDetails is not set (Streamlit shows full tracebacks by default)"]
-    return [f"{w} sets client.showErrorDetails to {v}" for w, v in settings if v not in ("none", "false")]
+    return [
+        f"{w} sets client.showErrorDetails to {v}"
+        for w, v in settings
+        if v not in ("none", "false")
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -465,18 +513,26 @@ def steps(repo: Repo) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 
 def _assumes_aws_role(job: dict[str, Any]) -> bool:
-    return any("configure-aws-credentials" in str(s.get("uses", "")) for s in job.get("steps") or [])
+    return any(
+        "configure-aws-credentials" in str(s.get("uses", "")) for s in job.get("steps") or []
+    )
 
 
 @check
 def oidc_only(repo: Repo) -> list[str]:
-    key_names = re.compile(r"aws[-_](access[-_]key[-_]id|secret[-_]access[-_]key|session[-_]token)", re.I)
+    key_names = re.compile(
+        r"aws[-_](access[-_]key[-_]id|secret[-_]access[-_]key|session[-_]token)", re.I
+    )
     problems = [
         f"{path.relative_to(repo.root)} mentions {found[0]}"
         for path in sorted((repo.root / ".github").rglob("*"))
         if path.is_file() and (found := key_names.search(path.read_text(errors="replace")))
     ]
-    credentials = [(n, j, s) for n, j, s in steps(repo) if "configure-aws-credentials" in str(s.get("uses", ""))]
+    credentials = [
+        (n, j, s)
+        for n, j, s in steps(repo)
+        if "configure-aws-credentials" in str(s.get("uses", ""))
+    ]
     problems += [
         f"{name} job {job}: AWS credentials without role-to-assume"
         for name, job, step in credentials
@@ -488,12 +544,20 @@ def oidc_only(repo: Repo) -> list[str]:
 @check
 def actions_pinned(repo: Repo) -> list[str]:
     uses = [(n, j, s.get("uses")) for n, j, s in steps(repo)]
-    uses += [(n, j, job.get("uses")) for n, w in repo.workflows.items() for j, job in (w.get("jobs") or {}).items()]
+    uses += [
+        (n, j, job.get("uses"))
+        for n, w in repo.workflows.items()
+        for j, job in (w.get("jobs") or {}).items()
+    ]
     problems = []
     for name, job, action in uses:
         if not action or action.startswith(("./", "$/")):
             continue  # this repository, at the running commit
-        pinned = "@sha256:" in action if action.startswith("docker://") else re.search(r"@[0-9a-f]{40}$", action)
+        pinned = (
+            "@sha256:" in action
+            if action.startswith("docker://")
+            else re.search(r"@[0-9a-f]{40}$", action)
+        )
         if not pinned:
             problems.append(f"{name} job {job}: {action} is not pinned to a commit SHA or digest")
     return problems
@@ -575,11 +639,16 @@ def repository_files(root: Path) -> list[Path]:
             if "/" in name:
                 if fnmatch.fnmatch(relative.as_posix(), name):
                     return True
-            elif any(fnmatch.fnmatch(p, name) for p in relative.parts[: -1 if pattern.endswith("/") else None]):
+            elif any(
+                fnmatch.fnmatch(p, name)
+                for p in relative.parts[: -1 if pattern.endswith("/") else None]
+            ):
                 return True
         return False
 
-    found = [p for p in root.rglob("*") if p.is_file() and not SKIP_DIRS & set(p.relative_to(root).parts)]
+    found = [
+        p for p in root.rglob("*") if p.is_file() and not SKIP_DIRS & set(p.relative_to(root).parts)
+    ]
     return sorted(p for p in found if not ignored(p.relative_to(root)))
 
 
@@ -597,7 +666,9 @@ def no_committed_secrets(repo: Repo) -> list[str]:
         text = data.decode("utf-8", errors="replace")
         for what, pattern in SECRET_PATTERNS.items():
             if match := pattern.search(text):
-                problems.append(f"{relative}:{text.count(chr(10), 0, match.start()) + 1} holds {what}")
+                problems.append(
+                    f"{relative}:{text.count(chr(10), 0, match.start()) + 1} holds {what}"
+                )
     return problems
 
 

@@ -6,15 +6,16 @@
     uv run python scripts/review.py --preflight  # before the first deploy: what would stop it
 
 The review itself is the package ``production_review`` at the repository's root; this script is
-its entry point. Run as a script, Python puts scripts/ on the import path, not the root.
+its entry point. Run as a script, Python puts scripts/ on the import path, not the root: the root
+goes last, so that no file of the repository can shadow a standard module.
 """
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from production_review.main import main  # noqa: E402 (after the path is set)
+from production_review.main import main
 
 if __name__ == "__main__":
     sys.exit(main())
