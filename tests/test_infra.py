@@ -180,8 +180,10 @@ def test_checkov_passes_every_option(baked: Baked, tmp_path: Path) -> None:
     for name, overrides in BOOTSTRAP_OPTIONS.items():
         (tmp_path / f"bootstrap-{name}.yaml").write_text(with_defaults(bootstrap_text, overrides))
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
+    command = [checkov_binary(), "-d", str(tmp_path), "--framework", "cloudformation"]
+    command += ["--external-checks-dir", str(baked.infra / "checks")]  # the production review's
     result = subprocess.run(
-        [checkov_binary(), "-d", str(tmp_path), "--framework", "cloudformation", *CHECKOV_FLAGS],
+        [*command, *CHECKOV_FLAGS],
         capture_output=True,
         text=True,
         timeout=900,
@@ -196,7 +198,11 @@ def test_checkov_passes_every_option(baked: Baked, tmp_path: Path) -> None:
         f"{c['file_path']}: {c['check_id']} {c['resource']}"
         for c in report["results"]["failed_checks"]
     ]
-    assert failed == []
+    # The one option the production review exists to refuse: without sign-in the task runs
+    # with AUTH_MODE none, and the review's sign-in policy (checklist item AUTH-1) says so.
+    assert failed == [
+        "/app-sign-in-disabled.yaml: CKV2_APP_1 AWS::ECS::TaskDefinition.TaskDefinition"
+    ]
     assert summary["parsing_errors"] == 0
     assert summary["resource_count"] > 50
     for check in report["results"]["skipped_checks"]:

@@ -317,24 +317,6 @@ def load_balancer_admits_only_cloudfront(repo: Repo) -> list[str]:
 
 
 @check
-def task_ingress_only_from_load_balancer(repo: Repo) -> list[str]:
-    services = of_type(repo.app, "AWS::ECS::Service").values()
-    networks = [
-        (s.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {} for s in services
-    ]
-    groups = refs([network.get("SecurityGroups") for network in networks])
-    if not groups:
-        return ["the ECS service has no security group of the stack"]
-    problems = []
-    for group, rule in ingress(repo.app, groups):
-        if {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(rule):
-            problems.append(f"{group}: ingress from an address range, not the load balancer")
-        elif "SourceSecurityGroupId" not in rule:
-            problems.append(f"{group}: ingress without a source security group")
-    return problems
-
-
-@check
 def efs_retained(repo: Repo) -> list[str]:
     """checkov's CloudFormation graph does not show DeletionPolicy, so it is read here."""
     systems = {
