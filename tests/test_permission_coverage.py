@@ -497,7 +497,7 @@ def workflow_calls(project: Path) -> set[tuple[str, str]]:
                 actions = actions + S3_TEMPLATE_CALLS
             calls |= {(action, stack) for action in actions}
     assert "scripts/review.py" in yaml.safe_dump(workflow)  # the live review runs as this role
-    live = (project / "scripts/production_review/live.py").read_text()
+    live = (project / "production_review/live.py").read_text()
     # `efs = live.client("efs")`, then `efs.describe_file_systems(...)`.
     clients = dict(re.findall(r"(\w+) = live\.client\(\"([a-z-]+)\"\)$", live, re.MULTILINE))
     found = re.findall(r"client\(\"([a-z-]+)\"\)\.(?:get_paginator\(\")?(\w+)", live)

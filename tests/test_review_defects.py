@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -916,30 +917,71 @@ def fresh_review(baked: Path) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def defects_checked(baked: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A copy of the bake per defect (``<folder>/<index>``), injected, and ONE checkov report
-    over all of them, run as the review runs it."""
-    folder = tmp_path_factory.mktemp("defects")
-    for index, (_, _, inject) in enumerate(DEFECTS):
-        inject(copy_project(baked, folder / str(index)))
-    # One --directory for the whole folder: checkov prints a report per --directory given, each
-    # holding all before it. Only the checks the checklist names (the review reads no other)
-    # keep the report small.
+TEMPLATES = ("infra/app.yaml", "infra/bootstrap.yaml")
+
+
+def same_templates(one: Path, other: Path) -> bool:
+    return all((one / t).read_bytes() == (other / t).read_bytes() for t in TEMPLATES)
+
+
+def checkov_once(folder: Path, policies: Path, checks: list[str]) -> list[dict[str, Any]]:
+    """checkov over every project in ``folder``, run once (one --directory: with several,
+    checkov prints one cumulative report per directory). Only the checks the checklist names,
+    and of each result only what the review reads: the report is ~3 MB a project otherwise."""
     command = ["checkov", "--directory", str(folder), "--framework", "cloudformation"]
-    command += ["--external-checks-dir", str(baked / "infra/checks"), "--skip-download"]
-    command += ["--check", ",".join(checklist_checkov_ids(baked))]
+    command += ["--external-checks-dir", str(policies), "--skip-download", "-o", "json"]
     result = subprocess.run(
-        [*command, "-o", "json"],
+        [*command, "--check", ",".join(checks)],
         capture_output=True,
         text=True,
         check=False,
         env=checkov_environment(),
     )
     assert result.stdout.startswith(("{", "[")), result.stderr[-3000:]
-    report = folder.parent / f"{folder.name}-checkov.json"
-    report.write_text(result.stdout)
-    return folder, report
+    report = json.loads(result.stdout)
+    assert not isinstance(report, list) and not report["results"]["parsing_errors"]
+    keep = ("check_id", "resource", "file_abs_path")
+    return [
+        {"outcome": kind, **{k: entry[k] for k in keep}}
+        for kind in ("passed_checks", "failed_checks")
+        for entry in report["results"][kind]
+    ]
+
+
+@pytest.fixture(scope="module")
+def defect_reviews(
+    baked: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[subprocess.CompletedProcess[str]]:
+    """Every defect in its own copy of the bake, and its static review.
+
+    checkov runs once, over the copies whose templates the defect changed and one untouched
+    copy; a copy whose templates are byte for byte the bake's gets the untouched copy's results,
+    pointed at its own files (checkov's verdict depends on nothing else). Each review reads its
+    part of that report (`--checkov-report`, as in CI), and runs its Python checks itself; the
+    reviews run in parallel, one per core.
+    """
+    folder = tmp_path_factory.mktemp("defects")
+    fresh = copy_project(baked, folder / "checkov" / "fresh")
+    (folder / "same").mkdir()
+    copies = []
+    for index, (_, _, inject) in enumerate(DEFECTS):
+        copy = copy_project(baked, folder / "staging" / str(index))
+        inject(copy)
+        where = "same" if same_templates(copy, fresh) else "checkov"
+        copies.append(copy.rename(folder / where / str(index)))
+    entries = checkov_once(folder / "checkov", baked / "infra/checks", checklist_checkov_ids(baked))
+    for copy in copies:
+        if copy.parent.name == "same":
+            for entry in [e for e in entries if Path(e["file_abs_path"]).is_relative_to(fresh)]:
+                relative = Path(entry["file_abs_path"]).relative_to(fresh)
+                entries.append({**entry, "file_abs_path": str(copy / relative)})
+    results: dict[str, list[dict[str, str]]] = {"passed_checks": [], "failed_checks": []}
+    for entry in entries:
+        results[entry.pop("outcome")].append(entry)
+    report = folder / "checkov.json"
+    report.write_text(json.dumps({"check_type": "cloudformation", "results": results}))
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return list(pool.map(lambda c: run_review(c, "--checkov-report", str(report)), copies))
 
 
 @pytest.mark.parametrize("variation", sorted(VARIATIONS))
@@ -996,10 +1038,9 @@ def test_every_static_item_has_a_defect(fresh_review: str) -> None:
     [pytest.param(i, item, id=f"{item} {what}") for i, (item, what, _) in enumerate(DEFECTS)],
 )
 def test_each_defect_fails_its_item(
-    defects_checked: tuple[Path, Path], index: int, item_id: str
+    defect_reviews: list[subprocess.CompletedProcess[str]], index: int, item_id: str
 ) -> None:
-    folder, report = defects_checked
-    result = run_review(folder / str(index), "--checkov-report", str(report))
+    result = defect_reviews[index]
     assert result.returncode == 1, result.stdout + result.stderr
     line = item_line(result.stdout, item_id)
     assert line.startswith(f"| FAIL | {item_id} |"), line

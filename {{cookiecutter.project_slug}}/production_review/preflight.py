@@ -197,15 +197,16 @@ def check_quotas(client: Callable[[str], Any], parameters: dict[str, str]) -> li
     findings: list[Finding] = []
     creates_vpc = not parameters.get("ExistingVpcId")
     ec2 = client("ec2")
-    if creates_vpc and (limit := _quota(client, VPCS_PER_REGION)) is not None:
-        if (used := len(ec2.describe_vpcs()["Vpcs"])) + 1 > limit:
+    if creates_vpc:
+        limit, used = _quota(client, VPCS_PER_REGION), len(ec2.describe_vpcs()["Vpcs"])
+        if limit is not None and used + 1 > limit:
             findings += problem(
                 f"{used} of {limit:.0f} VPCs in use and the stack creates one: raise "
                 "'VPCs per Region' in Service Quotas, or set ExistingVpcId"
             )
-    nat = creates_vpc and parameters.get("TaskSubnets") == "private"
-    if nat and (limit := _quota(client, ELASTIC_IPS)) is not None:
-        if (used := len(ec2.describe_addresses()["Addresses"])) + 1 > limit:
+    if creates_vpc and parameters.get("TaskSubnets") == "private":
+        limit, used = _quota(client, ELASTIC_IPS), len(ec2.describe_addresses()["Addresses"])
+        if limit is not None and used + 1 > limit:
             findings += problem(
                 f"{used} of {limit:.0f} Elastic IPs in use and the NAT gateway needs one: "
                 "raise 'EC2-VPC Elastic IPs' in Service Quotas"

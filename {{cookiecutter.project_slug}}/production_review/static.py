@@ -174,28 +174,22 @@ def check(function: Callable[[Repo], list[str]]) -> Callable[[Repo], list[str]]:
 # The deployed parameters (infra/app-parameters.json): checkov sees only the template's defaults.
 
 SIGN_IN_MODES = ("cognito", "oidc")
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+CREDENTIALS = "configure-aws-credentials"  # the action that assumes an AWS role
 
 
 @check
 def sign_in_parameter(repo: Repo) -> list[str]:
-    problems = []
-    if (mode := repo.parameters.get("SignIn")) not in SIGN_IN_MODES:
-        problems.append(
-            f"SignIn is {mode!r} in {APP_PARAMETERS}: anyone can chat (set cognito or oidc)"
-        )
     default = ((repo.app.get("Parameters") or {}).get("SignIn") or {}).get("Default")
-    if default not in SIGN_IN_MODES:
-        problems.append(
-            f"SignIn defaults to {default!r}: a stack made without {APP_PARAMETERS} is open"
-        )
+    problems = [] if default in SIGN_IN_MODES else [f"SignIn defaults to {default!r}"]
+    if (mode := repo.parameters.get("SignIn")) not in SIGN_IN_MODES:
+        problems.append(f"SignIn is {mode!r}: anyone who reaches the URL can chat")
     return problems
 
 
 def _whole_number(repo: Repo, name: str) -> list[str]:
     value = str(repo.parameters.get(name, ""))
-    return (
-        [] if value.isdigit() and int(value) > 0 else [f"{name} is {value!r} in {APP_PARAMETERS}"]
-    )
+    return [] if value.isdigit() and int(value) > 0 else [f"{name} is {value!r}"]
 
 
 @check
@@ -210,9 +204,8 @@ def max_tasks_deployed(repo: Repo) -> list[str]:
 
 @check
 def alarm_email_set(repo: Repo) -> list[str]:
-    if not str(repo.parameters.get("AlarmEmail") or "").strip():
-        return [f"AlarmEmail is empty in {APP_PARAMETERS}: alarms reach nobody"]
-    return []
+    empty = not str(repo.parameters.get("AlarmEmail") or "").strip()
+    return ["AlarmEmail is empty: alarms reach nobody"] if empty else []
 
 
 @check
@@ -245,20 +238,16 @@ def deploy_role_trust(repo: Repo) -> list[str]:
     problems, trusted = [], 0
     for role_name, role in of_type(repo.bootstrap, "AWS::IAM::Role").items():
         for statement in (role.get("AssumeRolePolicyDocument") or {}).get("Statement") or []:
-            if "token.actions.githubusercontent.com" not in json.dumps(statement.get("Principal")):
+            if GITHUB_OIDC not in json.dumps(statement.get("Principal")):
                 continue
             trusted += 1
             conditions = statement.get("Condition") or {}
-            aud = (conditions.get("StringEquals") or {}).get(
-                "token.actions.githubusercontent.com:aud"
-            )
+            aud = (conditions.get("StringEquals") or {}).get(f"{GITHUB_OIDC}:aud")
             if aud not in ("sts.amazonaws.com", ["sts.amazonaws.com"]):
                 problems.append(f"{role_name}: aud must be sts.amazonaws.com under StringEquals")
             subs = []
             for operator, tests in conditions.items():
-                if (
-                    value := (tests or {}).get("token.actions.githubusercontent.com:sub")
-                ) is not None:
+                if (value := (tests or {}).get(f"{GITHUB_OIDC}:sub")) is not None:
                     subs += as_list(value)
                     if operator not in ("StringEquals", "StringLike"):
                         problems.append(f"{role_name}: sub condition under {operator}")
@@ -267,9 +256,7 @@ def deploy_role_trust(repo: Repo) -> list[str]:
             for sub in subs:
                 text = str(sub.get("Fn::Sub", sub)) if isinstance(sub, dict) else str(sub)
                 if not subject_is_scoped(text):
-                    problems.append(
-                        f"{role_name}: sub {text!r} is not an environment of this repository"
-                    )
+                    problems.append(f"{role_name}: sub {text!r} is not this repo's environment")
     return problems + ([] if trusted else ["no IAM role trusts the GitHub OIDC provider"])
 
 
@@ -319,11 +306,8 @@ def load_balancer_admits_only_cloudfront(repo: Repo) -> list[str]:
 @check
 def efs_retained(repo: Repo) -> list[str]:
     """checkov's CloudFormation graph does not show DeletionPolicy, so it is read here."""
-    systems = {
-        k: v
-        for k, v in (repo.app.get("Resources") or {}).items()
-        if v.get("Type") == "AWS::EFS::FileSystem"
-    }
+    resources = (repo.app.get("Resources") or {}).items()
+    systems = {k: v for k, v in resources if v.get("Type") == "AWS::EFS::FileSystem"}
     if not systems:
         return ["the app stack has no EFS file system"]
     return [
@@ -379,12 +363,8 @@ def dockerfile_env(repo: Repo) -> dict[str, str]:
 @check
 def sessions_dir_on_efs(repo: Repo) -> list[str]:
     tasks = of_type(repo.app, "AWS::ECS::TaskDefinition").values()
-    volumes = {
-        v.get("Name")
-        for t in tasks
-        for v in t.get("Volumes") or []
-        if "EFSVolumeConfiguration" in v
-    }
+    volumes = [v for t in tasks for v in t.get("Volumes") or [] if "EFSVolumeConfiguration" in v]
+    volumes = {v.get("Name") for v in volumes}
     if not volumes:
         return ["the task definition has no EFS volume"]
     mounts = [
@@ -409,11 +389,8 @@ def non_root_user(repo: Repo) -> list[str]:
     users = [args for keyword, args in repo.final_stage if keyword == "USER"]
     if not users:
         return ["the final stage has no USER: the container would run as root"]
-    return (
-        [f"the final stage runs as USER {users[-1]}"]
-        if users[-1].split(":")[0] in ("root", "0")
-        else []
-    )
+    root = users[-1].split(":")[0] in ("root", "0")
+    return [f"the final stage runs as USER {users[-1]}"] if root else []
 
 
 @check
@@ -439,12 +416,8 @@ def base_images_pinned(repo: Repo) -> list[str]:
         if len(words) >= 3 and words[1].lower() == "as":
             stages.add(words[2].lower())
         tag = image.rsplit("/", 1)[-1].partition(":")[2]
-        if not (
-            earlier_stage
-            or image == "scratch"
-            or "@sha256:" in image
-            or re.match(r"\d+\.\d+\.\d+", tag)
-        ):
+        pinned = "@sha256:" in image or re.match(r"\d+\.\d+\.\d+", tag)
+        if not (earlier_stage or image == "scratch" or pinned):
             problems.append(f"FROM {image}: pin an exact x.y.z version or a digest")
     return problems
 
@@ -477,11 +450,8 @@ def no_error_details(repo: Repo) -> list[str]:
     settings = _streamlit_setting(repo, "client", "showErrorDetails")
     if not settings:
         return ["client.showErrorDetails is not set (Streamlit shows full tracebacks by default)"]
-    return [
-        f"{w} sets client.showErrorDetails to {v}"
-        for w, v in settings
-        if v not in ("none", "false")
-    ]
+    shown = [(w, v) for w, v in settings if v not in ("none", "false")]
+    return [f"{w} sets client.showErrorDetails to {v}" for w, v in shown]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -495,26 +465,20 @@ def steps(repo: Repo) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 
 def _assumes_aws_role(job: dict[str, Any]) -> bool:
-    return any(
-        "configure-aws-credentials" in str(s.get("uses", "")) for s in job.get("steps") or []
-    )
+    return any(CREDENTIALS in str(s.get("uses", "")) for s in job.get("steps") or [])
+
+
+AWS_KEYS = re.compile(r"(?i)aws[-_](access[-_]key[-_]id|secret[-_]access[-_]key|session[-_]token)")
 
 
 @check
 def oidc_only(repo: Repo) -> list[str]:
-    key_names = re.compile(
-        r"aws[-_](access[-_]key[-_]id|secret[-_]access[-_]key|session[-_]token)", re.I
-    )
     problems = [
         f"{path.relative_to(repo.root)} mentions {found[0]}"
         for path in sorted((repo.root / ".github").rglob("*"))
-        if path.is_file() and (found := key_names.search(path.read_text(errors="replace")))
+        if path.is_file() and (found := AWS_KEYS.search(path.read_text(errors="replace")))
     ]
-    credentials = [
-        (n, j, s)
-        for n, j, s in steps(repo)
-        if "configure-aws-credentials" in str(s.get("uses", ""))
-    ]
+    credentials = [(n, j, s) for n, j, s in steps(repo) if CREDENTIALS in str(s.get("uses", ""))]
     problems += [
         f"{name} job {job}: AWS credentials without role-to-assume"
         for name, job, step in credentials
