@@ -69,6 +69,7 @@ EXPECTED_FILES = {
     "infra/checks/generated_secrets.yaml",
     "infra/checks/health_path.yaml",
     "infra/checks/internal_lb.yaml",
+    "infra/checks/no_address_ingress.yaml",
     "infra/checks/no_cache.yaml",
     "infra/checks/purge_schedule.yaml",
     "infra/checks/retention_env.yaml",
