@@ -204,9 +204,10 @@ def test_without_checkov_the_review_says_how_to_install_it(
     assert f"uv tool install checkov=={checkov.CHECKOV_VERSION}" in capsys.readouterr().err
 
 
-def test_the_checkov_version_is_the_one_ci_pins() -> None:
-    ci = (ROOT / ".github/workflows/ci.yml").read_text(encoding="utf-8")
-    assert f'CHECKOV_VERSION: "{checkov.CHECKOV_VERSION}"' in ci
+@pytest.mark.parametrize("workflow", ["ci.yml", "deploy.yml"])
+def test_the_checkov_version_is_the_one_the_workflows_pin(workflow: str) -> None:
+    text = (ROOT / ".github/workflows" / workflow).read_text(encoding="utf-8")
+    assert f'CHECKOV_VERSION: "{checkov.CHECKOV_VERSION}"' in text
 
 
 def test_secret_scan_without_git_honours_gitignore(tmp_path: Path) -> None:
