@@ -198,11 +198,7 @@ def test_checkov_passes_every_option(baked: Baked, tmp_path: Path) -> None:
         f"{c['file_path']}: {c['check_id']} {c['resource']}"
         for c in report["results"]["failed_checks"]
     ]
-    # The one option the production review exists to refuse: without sign-in the task runs
-    # with AUTH_MODE none, and the review's sign-in policy (checklist item AUTH-1) says so.
-    assert failed == [
-        "/app-sign-in-disabled.yaml: CKV2_APP_1 AWS::ECS::TaskDefinition.TaskDefinition"
-    ]
+    assert failed == []
     assert summary["parsing_errors"] == 0
     assert summary["resource_count"] > 50
     for check in report["results"]["skipped_checks"]:

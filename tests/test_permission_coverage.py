@@ -528,6 +528,10 @@ def deploy_call_arn(action: str, stack: str, slug: str) -> str:
     if action.startswith("s3:"):
         # --s3-bucket <TemplateBucketName> --s3-prefix $APP_STACK: <prefix>/<MD5>.template
         return f"<TemplateBucket.Arn>/{app}/{'0f' * 16}.template"
+    if action == "sns:ListSubscriptionsByTopic":  # the review's MON-10, on the alarm topic
+        return f"arn:aws:sns:{REGION}:{ACCOUNT}:{app}-AlarmTopic-1ABC"
+    if action == "logs:FilterLogEvents":  # the review's DATA-6, in the app's log group
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{app}-LogGroup-1ABC"
     return "*"  # Describe calls that take no resource-level permissions
 
 
