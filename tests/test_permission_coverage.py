@@ -498,7 +498,7 @@ def workflow_calls(project: Path) -> set[tuple[str, str]]:
                 actions = actions + S3_TEMPLATE_CALLS
             calls |= {(action, stack) for action in actions}
     assert "scripts/review.py" in yaml.safe_dump(workflow)  # the live review runs as this role
-    live = (project / "scripts/production_review/live.py").read_text()
+    live = (project / "production_review/live.py").read_text()
     # `efs = live.client("efs")`, then `efs.describe_file_systems(...)`.
     clients = dict(re.findall(r"(\w+) = live\.client\(\"([a-z-]+)\"\)$", live, re.MULTILINE))
     found = re.findall(r"client\(\"([a-z-]+)\"\)\.(?:get_paginator\(\")?(\w+)", live)
@@ -529,6 +529,10 @@ def deploy_call_arn(action: str, stack: str, slug: str) -> str:
     if action.startswith("s3:"):
         # --s3-bucket <TemplateBucketName> --s3-prefix $APP_STACK: <prefix>/<MD5>.template
         return f"<TemplateBucket.Arn>/{app}/{'0f' * 16}.template"
+    if action == "sns:ListSubscriptionsByTopic":  # the review's MON-10, on the alarm topic
+        return f"arn:aws:sns:{REGION}:{ACCOUNT}:{app}-AlarmTopic-1ABC"
+    if action == "logs:FilterLogEvents":  # the review's DATA-6, in the app's log group
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{app}-LogGroup-1ABC"
     return "*"  # Describe calls that take no resource-level permissions
 
 

@@ -5,14 +5,17 @@ PRODUCTION_CHECKLIST.md, at least one realistic defect is injected into a copy o
 review must exit non-zero with a FAIL line naming that item. A test asserts the defects cover every
 static id, so a new static check without a defect here fails the suite.
 
+checkov takes about ten seconds a run, so it runs once, over a folder that holds every defect's
+copy; each review then reads its own copy's results from that report (`--checkov-report`, the option
+CI uses to pass the report its checkov step made), and runs its Python checks itself.
+
 Defects are applied to parsed data where possible (CloudFormation and workflow YAML, TOML), not to
 text, so they keep working when the infrastructure files are reformatted. CloudFormation is written
-back in long form (`{"Ref": ...}`), which CloudFormation and the review both accept.
+back in long form (`{"Ref": ...}`), which CloudFormation, checkov and the review all accept.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -20,8 +23,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -29,35 +32,55 @@ import yaml
 
 from tests.support.bakery import VARIATIONS, Baker
 
+CHECKOV_VERSION = "3.3.30"  # as .ci/run installs it and the generated ci.yml pins it
+
 # --------------------------------------------------------------------------------------------------
 # Helpers
 
 
-def load_review_package(project: Path) -> tuple[ModuleType, ModuleType]:
-    """The baked review's checklist parser and CloudFormation loader modules.
-
-    Imported once per session, from the first bake that asks: these two modules are the same in
-    every bake (only production_review/project.py holds answers).
-    """
-    if "production_review.repository" not in sys.modules:
-        sys.path.insert(0, str(project / "scripts"))
-    # The bakes are shared by the whole session and never modified: no __pycache__ in them.
-    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        checklist = importlib.import_module("production_review.checklist")
-        repository = importlib.import_module("production_review.repository")
-    finally:
-        sys.dont_write_bytecode = writes_bytecode
-    return checklist, repository
+class LongFormLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short forms (``!Ref x``) as long ones (``{"Ref": "x"}``)."""
 
 
-def run_review(project: Path) -> subprocess.CompletedProcess[str]:
+def _long_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
+
+
+LongFormLoader.add_multi_constructor("!", _long_form)
+
+
+def checkov_environment() -> dict[str, str]:
+    """checkov on PATH (.ci/run installs it in ~/.local/bin) and offline."""
+    path = f"{Path.home() / '.local/bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    if shutil.which("checkov", path=path) is None:
+        pytest.fail(f"checkov is missing: uv tool install checkov=={CHECKOV_VERSION}")
+    return {**os.environ, "PATH": path, "BC_SKIP_MAPPING": "TRUE"}
+
+
+def run_review(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(project / "scripts/review.py"), "--static"]
     return subprocess.run(
-        [sys.executable, str(project / "scripts/review.py"), "--static", "--root", str(project)],
+        [*command, "--root", str(project), *options],
         capture_output=True,
         text=True,
         check=False,
+        env=checkov_environment(),
     )
+
+
+def checklist_checkov_ids(project: Path) -> list[str]:
+    """The checkov ids the static items name (``- **Review:** static [CKV_AWS_42, ...]``)."""
+    text = (project / "PRODUCTION_CHECKLIST.md").read_text()
+    named = re.findall(r"(?m)^- \*\*Review:\*\* static \[([^\]]*)\]", text)
+    return sorted({i for names in named for i in re.findall(r"\bCKV\w+", names)})
 
 
 def item_line(output: str, item_id: str) -> str:
@@ -67,8 +90,7 @@ def item_line(output: str, item_id: str) -> str:
 
 
 def edit_cfn(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    _, repository = load_review_package(path.parent.parent)
-    body = yaml.load(path.read_text(), Loader=repository.CfnLoader)  # noqa: S506 (a SafeLoader)
+    body = yaml.load(path.read_text(), Loader=LongFormLoader)  # noqa: S506 (a SafeLoader)
     change(body)
     path.write_text(yaml.safe_dump(body, sort_keys=False))
 
@@ -881,28 +903,108 @@ def baked(default_project: Path) -> Path:
     return default_project
 
 
-@pytest.fixture
-def project_copy(baked: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / baked.name
-    shutil.copytree(baked, copy, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
-    return copy
+def copy_project(baked: Path, to: Path) -> Path:
+    shutil.copytree(baked, to, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    return to
 
 
-@pytest.mark.parametrize("variation", sorted(VARIATIONS))
+@pytest.fixture(scope="module")
+def fresh_review(baked: Path) -> str:
+    """The static review of the default bake, run as CI does without a report (checkov runs)."""
+    result = run_review(baked)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+TEMPLATES = ("infra/app.yaml", "infra/bootstrap.yaml")
+
+
+def same_templates(one: Path, other: Path) -> bool:
+    return all((one / t).read_bytes() == (other / t).read_bytes() for t in TEMPLATES)
+
+
+def checkov_once(folder: Path, policies: Path, checks: list[str]) -> list[dict[str, Any]]:
+    """checkov over every project in ``folder``, run once (one --directory: with several,
+    checkov prints one cumulative report per directory). Only the checks the checklist names,
+    and of each result only what the review reads: the report is ~3 MB a project otherwise."""
+    command = ["checkov", "--directory", str(folder), "--framework", "cloudformation"]
+    command += ["--external-checks-dir", str(policies), "--skip-download", "-o", "json"]
+    result = subprocess.run(
+        [*command, "--check", ",".join(checks)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=checkov_environment(),
+    )
+    assert result.stdout.startswith(("{", "[")), result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert not isinstance(report, list) and not report["results"]["parsing_errors"]
+    keep = ("check_id", "resource", "file_abs_path")
+    return [
+        {"outcome": kind, **{k: entry[k] for k in keep}}
+        for kind in ("passed_checks", "failed_checks")
+        for entry in report["results"][kind]
+    ]
+
+
+@pytest.fixture(scope="module")
+def defect_reviews(
+    baked: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[subprocess.CompletedProcess[str]]:
+    """Every defect in its own copy of the bake, and its static review.
+
+    checkov runs once, over the copies whose templates the defect changed and one untouched
+    copy; a copy whose templates are byte for byte the bake's gets the untouched copy's results,
+    pointed at its own files (checkov's verdict depends on nothing else). Each review reads its
+    part of that report (`--checkov-report`, as in CI), and runs its Python checks itself; the
+    reviews run in parallel, one per core.
+    """
+    folder = tmp_path_factory.mktemp("defects")
+    fresh = copy_project(baked, folder / "checkov" / "fresh")
+    (folder / "same").mkdir()
+    copies = []
+    for index, (_, _, inject) in enumerate(DEFECTS):
+        copy = copy_project(baked, folder / "staging" / str(index))
+        inject(copy)
+        where = "same" if same_templates(copy, fresh) else "checkov"
+        copies.append(copy.rename(folder / where / str(index)))
+    entries = checkov_once(folder / "checkov", baked / "infra/checks", checklist_checkov_ids(baked))
+    for copy in copies:
+        if copy.parent.name == "same":
+            for entry in [e for e in entries if Path(e["file_abs_path"]).is_relative_to(fresh)]:
+                relative = Path(entry["file_abs_path"]).relative_to(fresh)
+                entries.append({**entry, "file_abs_path": str(copy / relative)})
+    results: dict[str, list[dict[str, str]]] = {"passed_checks": [], "failed_checks": []}
+    for entry in entries:
+        results[entry.pop("outcome")].append(entry)
+    report = folder / "checkov.json"
+    report.write_text(json.dumps({"check_type": "cloudformation", "results": results}))
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return list(pool.map(lambda c: run_review(c, "--checkov-report", str(report)), copies))
+
+
+@pytest.mark.parametrize("variation", sorted(set(VARIATIONS) - {"default"}))
 def test_a_fresh_bake_passes_the_static_review(bake: Baker, variation: str) -> None:
+    """The default bake is reviewed once, by the fixture ``fresh_review`` (next test)."""
     project = bake(**VARIATIONS[variation])
     result = run_review(project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| FAIL |" not in result.stdout
 
 
-def test_the_documented_command_passes_on_a_fresh_bake(project_copy: Path) -> None:
+def test_the_default_bake_has_the_agreed_verdicts(fresh_review: str) -> None:
+    """It passes: 42 items proved, 11 live ones not run, 11 decisions, as the issue agreed."""
+    assert fresh_review.rstrip().endswith("Totals: pass 42, FAIL 0, manual 11, not run 11")
+
+
+def test_the_documented_command_passes_on_a_fresh_bake(baked: Path, tmp_path: Path) -> None:
     """Exactly what the README and CI run: `uv run python scripts/review.py --static`, in a copy
     (it installs the project's environment)."""
-    environment = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    project = copy_project(baked, tmp_path / baked.name)
+    environment = {k: v for k, v in checkov_environment().items() if k != "VIRTUAL_ENV"}
     result = subprocess.run(
         ["uv", "run", "--locked", "python", "scripts/review.py", "--static"],
-        cwd=project_copy,
+        cwd=project,
         capture_output=True,
         text=True,
         check=False,
@@ -912,22 +1014,33 @@ def test_the_documented_command_passes_on_a_fresh_bake(project_copy: Path) -> No
     assert result.stdout.startswith("## Production review: static")
 
 
-def test_every_static_item_has_a_defect(baked: Path) -> None:
-    checklist, _ = load_review_package(baked)
-    items = checklist.parse_checklist((baked / "PRODUCTION_CHECKLIST.md").read_text())
-    static = {item.id for item in items if item.mode == "static"}
-    assert static == {item_id for item_id, _, _ in DEFECTS}
+def test_without_checkov_the_review_says_how_to_install_it(baked: Path) -> None:
+    environment = {**checkov_environment(), "PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run(
+        [sys.executable, str(baked / "scripts/review.py"), "--static"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+    )
+    assert result.returncode == 2
+    assert f"uv tool install checkov=={CHECKOV_VERSION}" in result.stderr
+
+
+def test_every_static_item_has_a_defect(fresh_review: str) -> None:
+    proved = re.findall(r"(?m)^\| (?:pass|FAIL) \| ([A-Z]+-\d+) \|", fresh_review)
+    assert len(proved) == 42
+    assert set(proved) == {item_id for item_id, _, _ in DEFECTS}
 
 
 @pytest.mark.parametrize(
-    ("item_id", "inject"),
-    [pytest.param(item_id, inject, id=f"{item_id} {what}") for item_id, what, inject in DEFECTS],
+    ("index", "item_id"),
+    [pytest.param(i, item, id=f"{item} {what}") for i, (item, what, _) in enumerate(DEFECTS)],
 )
 def test_each_defect_fails_its_item(
-    project_copy: Path, item_id: str, inject: Callable[[Path], None]
+    defect_reviews: list[subprocess.CompletedProcess[str]], index: int, item_id: str
 ) -> None:
-    inject(project_copy)
-    result = run_review(project_copy)
+    result = defect_reviews[index]
     assert result.returncode == 1, result.stdout + result.stderr
     line = item_line(result.stdout, item_id)
     assert line.startswith(f"| FAIL | {item_id} |"), line

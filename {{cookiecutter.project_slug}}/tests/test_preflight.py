@@ -8,9 +8,7 @@ knows no EC2 or Fargate quotas, so those two come from a stub wrapped around mot
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +18,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from production_review import main, preflight, project
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-review = importlib.import_module("review")
-project = importlib.import_module("production_review.project")
-preflight = importlib.import_module("production_review.preflight")
 
 REGION = project.DEFAULT_REGION
 BOOTSTRAP = project.DEFAULT_BOOTSTRAP_STACK
@@ -142,7 +137,7 @@ class Account:
 
 
 def run_preflight(account: Account, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = review.main(["--preflight", "--root", str(ROOT)], client_factory=account.create())
+    code = main.main(["--preflight", "--root", str(ROOT)], client_factory=account.create())
     output = capsys.readouterr().out
     print(output)  # the findings, visible with pytest -s
     return code, output

@@ -1,19 +1,22 @@
-"""Tests of scripts/review.py: the checklist and the review agree; each mode proves what it says.
+"""Tests of the production review (package production_review, run by scripts/review.py).
 
-The live checks run against moto's in-memory AWS (`mock_aws`) for the stacks, and a stubbed
+The checklist and the checks agree; the review maps checkov's results and the Python checks to the
+items; the live checks run against moto's in-memory AWS (`mock_aws`) for the stacks, and a stubbed
 page probe for the network part: the review's page opener is replaced by a function returning the
 result scripts/probe.py would (the probe itself runs against real servers in the template's
 tests/test_probe.py). moto 5.2.5 does not keep an ECS service's `deploymentConfiguration`, so
 for that one call (`describe_services`) the tests wrap moto's ECS client and add the configuration
 the service was created with; likewise moto cannot put a stack in UPDATE_ROLLBACK_COMPLETE, so one
 test wraps `describe_stacks` to report it. Every other call goes to moto unchanged.
+
+checkov itself is not installed here (CI runs it, and the template's tests run the review with it
+against injected defects); these tests give the review checkov's JSON report instead.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,26 +28,16 @@ import pytest
 import yaml
 
 from core.telemetry import METRIC_NAMESPACE
+from production_review import checkov, main, project, static
+from production_review.checklist import Item, parse_checklist, pr_template
+from production_review.live import SETTLING_TIME, Live, alarms_quiet, purge_ran
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-# scripts/ is not a package: put it on the path the way `python scripts/review.py` does.
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-review = importlib.import_module("review")
-checklist = importlib.import_module("production_review.checklist")
-project = importlib.import_module("production_review.project")
-registry = importlib.import_module("production_review.registry")
-report = importlib.import_module("production_review.report")
-repository = importlib.import_module("production_review.repository")
-static_files = importlib.import_module("production_review.static_files")
-static_stacks = importlib.import_module("production_review.static_stacks")
-
-ITEMS = checklist.parse_checklist((ROOT / project.CHECKLIST).read_text(encoding="utf-8"))
+ITEMS = parse_checklist((ROOT / project.CHECKLIST).read_text(encoding="utf-8"))
 REGION = project.DEFAULT_REGION
 APP_STACK = project.DEFAULT_APP_STACK
 BOOTSTRAP_STACK = project.DEFAULT_BOOTSTRAP_STACK
+CHECKOV_IDS = sorted({p for item in ITEMS for p in item.proofs if p.startswith("CKV")})
 
 
 def result_line(output: str, item_id: str) -> str:
@@ -54,14 +47,54 @@ def result_line(output: str, item_id: str) -> str:
     return lines[0]
 
 
+def checkov_report(root: Path, failed: dict[str, str] | None = None, skip: str = "") -> dict:
+    """A checkov JSON report (the shape of `checkov -o json`) of root/infra/app.yaml in which
+    every check the checklist names passed on one resource, except those ``failed`` (id ->
+    resource) and ``skip`` (absent: it examined nothing)."""
+    failed = failed or {}
+
+    def entry(check_id: str, resource: str) -> dict[str, str]:
+        path = str(root / project.APP_TEMPLATE)
+        return {"check_id": check_id, "resource": resource, "file_abs_path": path}
+
+    passed = [entry(i, "AWS::X::Y.Resource") for i in CHECKOV_IDS if i not in failed and i != skip]
+    return {
+        "check_type": "cloudformation",
+        "results": {
+            "passed_checks": passed,
+            "failed_checks": [entry(i, r) for i, r in failed.items()],
+            "skipped_checks": [],
+            "parsing_errors": [],
+        },
+    }
+
+
+@pytest.fixture
+def report_file(tmp_path: Path) -> Path:
+    """checkov's report for this repository with every check passing."""
+    path = tmp_path / "checkov.json"
+    path.write_text(json.dumps(checkov_report(ROOT)))
+    return path
+
+
 # --------------------------------------------------------------------------------------------------
 # The checklist, the checks and the pull request template agree
 
 
-def test_every_checked_item_has_exactly_one_check_of_its_mode() -> None:
-    checked = {item.id: item.mode for item in ITEMS if item.mode != "manual"}
-    registered = {check.id: check.mode for check in registry.CHECKS.values()}
-    assert registered == checked
+def test_every_item_names_checks_that_exist() -> None:
+    policies = [
+        yaml.safe_load(p.read_text()) for p in sorted((ROOT / checkov.POLICIES).glob("*.yaml"))
+    ]
+    own = {policy["metadata"]["id"] for policy in policies}
+    assert len(own) == len(policies)  # one id per policy file
+    for item in ITEMS:
+        for proof in item.proofs:
+            assert proof in static.CHECKS or proof in own or re.fullmatch(r"CKV_AWS_\d+", proof), (
+                item.id,
+                proof,
+            )
+    assert own <= set(CHECKOV_IDS)  # every policy proves an item
+    assert set(static.CHECKS) <= {p for item in ITEMS for p in item.proofs}
 
 
 def test_every_manual_item_says_what_to_decide() -> None:
@@ -80,33 +113,34 @@ def test_checklist_has_the_agreed_sections() -> None:
 
 def test_pull_request_template_lists_the_manual_items() -> None:
     template = (ROOT / ".github" / "pull_request_template.md").read_text(encoding="utf-8")
-    assert template == checklist.pr_template(ITEMS)
+    assert template == pr_template(ITEMS)
     for item in ITEMS:
         assert (f"**{item.id}**" in template) == (item.mode == "manual")
 
 
 def test_drift_between_checklist_and_checks_fails_the_review(tmp_path: Path) -> None:
-    """An item without a check, and a check without an item, are failures of their own."""
-    items = [checklist.Item("NEW-1", "An item nobody checks yet", "static")]
-    outcomes = report.review(items, repository.Repo(tmp_path), None)
+    """An item naming an unknown check, and a check no item names, are failures of their own."""
+    items = [Item("NEW-1", "An item with a misspelt check", "static", ("no_such_check",))]
+    outcomes = main.review(items, static.Repo(tmp_path), checkov.Results(), None)
     statuses = {outcome.item.id: outcome.status for outcome in outcomes}
     assert statuses.pop("NEW-1") == "FAIL"
-    assert statuses == {item_id: "FAIL" for item_id in registry.CHECKS}
+    live_ids = {item.id for item in ITEMS if item.mode == "live"}
+    assert statuses == {name: "FAIL" for name in [*static.CHECKS, *live_ids]}
 
 
 def test_malformed_checklist_is_rejected() -> None:
     with pytest.raises(ValueError, match="AUTH-1"):
-        checklist.parse_checklist("### AUTH-1: no review line\n\nText.\n")
+        parse_checklist("### AUTH-1: no review line\n\nText.\n")
+    with pytest.raises(ValueError, match="A-1"):
+        parse_checklist("### A-1: x\n- **Review:** static. Proved by nothing.\n")
     with pytest.raises(ValueError, match="duplicate"):
-        checklist.parse_checklist(
-            "### A-1: x\n- **Review:** manual\n### A-1: y\n- **Review:** manual\n"
-        )
+        parse_checklist("### A-1: x\n- **Review:** manual\n### A-1: y\n- **Review:** manual\n")
 
 
 def test_cloudformation_short_tags_become_long_form() -> None:
     body = yaml.load(
         "A: !Ref X\nB: !GetAtt R.Arn\nC: !Sub '${R}'\nD: !If [Cond, 1, 2]\n",
-        Loader=repository.CfnLoader,  # noqa: S506 (a SafeLoader subclass)
+        Loader=static.CfnLoader,  # noqa: S506 (a SafeLoader subclass)
     )
     assert body == {
         "A": {"Ref": "X"},
@@ -116,75 +150,64 @@ def test_cloudformation_short_tags_become_long_form() -> None:
     }
 
 
-RESOLVE_TEMPLATE = """
-Parameters:
-  SignIn: {Type: String, Default: cognito}
-  Domain: {Type: String, Default: ""}
-Conditions:
-  UseCognito: !Equals [!Ref SignIn, cognito]
-  SignInRequired: !Not [!Equals [!Ref SignIn, disabled]]
-  HasDomain: !And [!Condition SignInRequired, !Not [!Equals [!Ref Domain, ""]]]
-Resources:
-  Task:
-    Properties:
-      Environment:
-        - {Name: AUTH_MODE, Value: !If [SignInRequired, oidc, none]}
-        - !If [HasDomain, {Name: DOMAIN, Value: !Ref Domain}, !Ref AWS::NoValue]
-      Secrets:
-        - !If [UseCognito, {Name: S, ValueFrom: !Ref Pool}, !Ref AWS::NoValue]
-"""
-
-
-@pytest.mark.parametrize(
-    ("deployed", "environment", "secrets"),
-    [
-        (
-            {},
-            [{"Name": "AUTH_MODE", "Value": "oidc"}],
-            [{"Name": "S", "ValueFrom": {"Ref": "Pool"}}],
-        ),
-        (
-            {"SignIn": "oidc", "Domain": "example.com"},
-            [{"Name": "AUTH_MODE", "Value": "oidc"}, {"Name": "DOMAIN", "Value": "example.com"}],
-            [],
-        ),
-        (
-            {"SignIn": "disabled", "Domain": "example.com"},
-            [{"Name": "AUTH_MODE", "Value": "none"}],
-            [],
-        ),
-    ],
-)
-def test_resolve_follows_the_deployed_parameters(
-    deployed: dict[str, str], environment: list[dict[str, Any]], secrets: list[dict[str, Any]]
-) -> None:
-    """One branch of each Fn::If, chosen by the deployed values; AWS::NoValue entries vanish;
-    a Ref to a resource stays a reference."""
-    body = yaml.load(RESOLVE_TEMPLATE, Loader=repository.CfnLoader)  # noqa: S506 (a SafeLoader)
-    template = repository.Template(body, deployed)
-    task = body["Resources"]["Task"]["Properties"]
-    assert template.resolve(task["Environment"]) == environment
-    assert template.resolve(task["Secrets"]) == secrets
-    assert template.resolve({"Ref": "AWS::NoValue"}) is None
-
-
-def test_resolve_names_a_missing_condition() -> None:
-    template = repository.Template({"Conditions": {}})
-    with pytest.raises(registry.Missing, match="Absent"):
-        template.resolve({"Fn::If": ["Absent", 1, 2]})
-
-
 # --------------------------------------------------------------------------------------------------
-# Static mode: this repository passes
+# Static mode: this repository passes; checkov's results decide the items that name them
 
 
-def test_this_repository_passes_the_static_review(capsys: pytest.CaptureFixture[str]) -> None:
-    code = review.main(["--static", "--root", str(ROOT)])
+def test_this_repository_passes_the_static_review(
+    report_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main.main(["--static", "--root", str(ROOT), "--checkov-report", str(report_file)])
     output = capsys.readouterr().out
     assert code == 0, output
     for item in ITEMS:
         expected = {"static": "pass", "live": "not run", "manual": "manual"}[item.mode]
         assert result_line(output, item.id).startswith(f"| {expected} |")
+
+
+@pytest.mark.parametrize(
+    ("failed", "skip", "reason"),
+    [
+        ({"CKV_AWS_42": "AWS::EFS::FileSystem.FileSystem"}, "", "CKV_AWS_42 fails on AWS::EFS"),
+        ({}, "CKV_AWS_42", "CKV_AWS_42 examined no resource"),
+    ],
+    ids=["failed", "examined-nothing"],
+)
+def test_a_check_that_fails_or_examines_nothing_fails_its_item(
+    tmp_path: Path, failed: dict[str, str], skip: str, reason: str
+) -> None:
+    results = checkov.results_for(checkov_report(ROOT, failed, skip), ROOT)
+    (sta_2,) = [item for item in ITEMS if item.id == "STA-2"]
+    assert sta_2.proofs == ("CKV_AWS_42",)
+    (outcome,) = [
+        o for o in main.review(ITEMS, static.Repo(ROOT), results, None) if o.item == sta_2
+    ]
+    assert outcome.status == "FAIL" and reason in outcome.detail
+
+
+def test_the_report_counts_only_this_repository_and_its_parse_errors(tmp_path: Path) -> None:
+    """A report of several folders (as CI or the template's tests make) is read for ours only."""
+    elsewhere = checkov_report(tmp_path / "other", {"CKV_AWS_42": "AWS::EFS::FileSystem.Other"})
+    ours = checkov_report(ROOT)
+    results = checkov.results_for([ours, elsewhere], ROOT)
+    assert results.problems("CKV_AWS_42") == []
+    ours["results"]["parsing_errors"] = [str(ROOT / project.APP_TEMPLATE)]
+    (problem,) = checkov.results_for(ours, ROOT).problems("CKV_AWS_42")
+    assert "could not parse" in problem
+
+
+def test_without_checkov_the_review_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    assert main.main(["--static", "--root", str(ROOT)]) == 2
+    assert f"uv tool install checkov=={checkov.CHECKOV_VERSION}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workflow", ["ci.yml", "deploy.yml"])
+def test_the_checkov_version_is_the_one_the_workflows_pin(workflow: str) -> None:
+    text = (ROOT / ".github/workflows" / workflow).read_text(encoding="utf-8")
+    assert f'CHECKOV_VERSION: "{checkov.CHECKOV_VERSION}"' in text
 
 
 def test_secret_scan_without_git_honours_gitignore(tmp_path: Path) -> None:
@@ -193,22 +216,10 @@ def test_secret_scan_without_git_honours_gitignore(tmp_path: Path) -> None:
     for name in (".env", ".sessions/a.jsonl", "logs/run.log", "app/.env.local", "notes.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x\n")
-    files = {p.relative_to(tmp_path).as_posix() for p in static_files.repository_files(tmp_path)}
+    files = {p.relative_to(tmp_path).as_posix() for p in static.repository_files(tmp_path)}
     assert files == {".gitignore", "app/.env.local", "notes.txt"}
-    assert static_files.no_committed_secrets(repository.Repo(tmp_path)) == [
+    assert static.no_committed_secrets(static.Repo(tmp_path)) == [
         "app/.env.local must not be committed"
-    ]
-
-
-def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
-    """Where uv is not installed, the review compares pyproject.toml with the lock's metadata."""
-    assert static_files._lock_problems_without_uv(ROOT) == []
-    for name in ("pyproject.toml", "uv.lock"):
-        (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
-    pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('"pytest==', '"pytest==0.0.1", "x==', 1))
-    assert static_files._lock_problems_without_uv(tmp_path) == [
-        "uv.lock is out of date with dependency group dev"
     ]
 
 
@@ -231,7 +242,7 @@ def test_lock_check_without_uv_reads_the_lock(tmp_path: Path) -> None:
 def test_deploy_role_subjects_must_name_this_repository(pattern: str, scoped: bool) -> None:
     owner, name = project.GITHUB_REPOSITORY.split("/")
     subject = pattern.format(repo=project.GITHUB_REPOSITORY, owner=owner, name=name)
-    assert static_stacks._sub_is_scoped(subject) is scoped
+    assert static.subject_is_scoped(subject) is scoped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -475,6 +486,7 @@ class Deployment:
 def run_live(
     factory: Callable[[str], Any],
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     page: PageSeen = SIGN_IN,
 ) -> tuple[int, str]:
     opened: list[str] = []
@@ -483,7 +495,10 @@ def run_live(
         opened.append(url)
         return page
 
-    code = review.main(["--root", str(ROOT)], client_factory=factory, page_opener=open_page)
+    report = tmp_path / "checkov.json"
+    report.write_text(json.dumps(checkov_report(ROOT)))
+    options = ["--root", str(ROOT), "--checkov-report", str(report)]
+    code = main.main(options, client_factory=factory, page_opener=open_page)
     output = capsys.readouterr().out
     assert opened in ([], [APP_URL]), opened  # the public URL, probed at most once
     return code, output
@@ -496,9 +511,10 @@ def test_live_review_passes_on_a_deployment_that_meets_the_checklist(
     aws: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     factory = Deployment().create(monkeypatch)
-    code, output = run_live(factory, capsys)
+    code, output = run_live(factory, capsys, tmp_path)
     assert code == 0, output
     for item_id in LIVE_IDS:
         assert result_line(output, item_id).startswith("| pass |"), output
@@ -543,10 +559,11 @@ def test_live_review_fails_naming_the_broken_item(
     aws: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     changes, item_id, reason = BROKEN[case]
     factory = Deployment(**changes).create(monkeypatch)
-    code, output = run_live(factory, capsys)
+    code, output = run_live(factory, capsys, tmp_path)
     assert code == 1
     line = result_line(output, item_id)
     assert line.startswith(f"| FAIL | {item_id} |") and reason in line, line
@@ -574,10 +591,11 @@ def test_live_review_fails_on_what_a_visitor_gets(
     aws: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     """DEP-13 needs a page that runs (chat or sign-in); AUTH-7 needs the sign-in page."""
     factory = Deployment().create(monkeypatch)
-    code, output = run_live(factory, capsys, page=page)
+    code, output = run_live(factory, capsys, tmp_path, page=page)
     assert code == 1
     for item_id in LIVE_IDS:
         line = result_line(output, item_id)
@@ -588,10 +606,13 @@ def test_live_review_fails_on_what_a_visitor_gets(
 
 
 def test_live_review_fails_auth_7_when_sign_in_is_disabled(
-    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     factory = Deployment(sign_in="disabled").create(monkeypatch)
-    code, output = run_live(factory, capsys, page=CHAT)
+    code, output = run_live(factory, capsys, tmp_path, page=CHAT)
     assert code == 1
     line = result_line(output, "AUTH-7")
     assert line.startswith("| FAIL | AUTH-7 |") and "sign-in is off" in line, line
@@ -599,9 +620,11 @@ def test_live_review_fails_auth_7_when_sign_in_is_disabled(
 
 
 def test_live_review_fails_every_live_item_when_the_stack_is_missing(
-    aws: None, capsys: pytest.CaptureFixture[str]
+    aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, output = run_live(lambda service: boto3.client(service, region_name=REGION), capsys)
+    code, output = run_live(
+        lambda service: boto3.client(service, region_name=REGION), capsys, tmp_path
+    )
     assert code == 1
     for item_id in LIVE_IDS:
         assert result_line(output, item_id).startswith(f"| FAIL | {item_id} |")
@@ -631,12 +654,11 @@ def test_a_new_alarm_may_lack_data_for_a_while(aws: None, monkeypatch: pytest.Mo
     boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
         AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="no data yet"
     )
-    live_monitoring = importlib.import_module("production_review.live_monitoring")
-    live = review.Live(APP_STACK, BOOTSTRAP_STACK, factory)
     just_now = datetime.now(UTC)
-    assert live_monitoring.alarms_quiet(live, now=just_now) == []
-    later = just_now + live_monitoring.SETTLING_TIME + timedelta(minutes=1)
-    assert live_monitoring.alarms_quiet(live, now=later) == [f"{name} is INSUFFICIENT_DATA"]
+    assert alarms_quiet(Live(APP_STACK, BOOTSTRAP_STACK, factory, now=just_now)) == []
+    later = just_now + SETTLING_TIME + timedelta(minutes=1)
+    live = Live(APP_STACK, BOOTSTRAP_STACK, factory, now=later)
+    assert alarms_quiet(live) == [f"{name} is INSUFFICIENT_DATA"]
 
 
 def test_the_purge_must_have_run_in_the_last_day_once_the_stack_is_a_day_old(
@@ -644,24 +666,21 @@ def test_the_purge_must_have_run_in_the_last_day_once_the_stack_is_a_day_old(
 ) -> None:
     """DATA-6 against moto's CloudWatch Logs. moto ignores the JSON filter pattern and returns
     every line, so the "turn" line beside the purge line also shows that only a purge counts."""
-    retention = importlib.import_module("production_review.retention")
+    factory = Deployment().create(monkeypatch)
     just_now = datetime.now(UTC)
-    two_days_on = just_now + timedelta(days=2)
-
-    logged = review.Live(APP_STACK, BOOTSTRAP_STACK, Deployment().create(monkeypatch))
-    assert retention.purge_ran(logged, now=just_now) == []
-    (stale,) = retention.purge_ran(logged, now=two_days_on)  # that run is two days old by then
+    assert purge_ran(Live(APP_STACK, BOOTSTRAP_STACK, factory, now=just_now)) == []
+    later = Live(APP_STACK, BOOTSTRAP_STACK, factory, now=just_now + timedelta(days=2))
+    (stale,) = purge_ran(later)  # that run is two days old by then
     assert "no completed purge" in stale
 
 
 def test_a_young_stack_without_a_purge_yet_passes_and_an_old_one_fails(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    retention = importlib.import_module("production_review.retention")
-    never = review.Live(
-        APP_STACK, BOOTSTRAP_STACK, Deployment(purge_logged=False).create(monkeypatch)
-    )
+    factory = Deployment(purge_logged=False).create(monkeypatch)
     just_now = datetime.now(UTC)
-    assert retention.purge_ran(never, now=just_now) == []  # created just now: not due yet
-    (problem,) = retention.purge_ran(never, now=just_now + timedelta(days=2))
+    young = Live(APP_STACK, BOOTSTRAP_STACK, factory, now=just_now)
+    assert purge_ran(young) == []  # created just now: not due yet
+    old = Live(APP_STACK, BOOTSTRAP_STACK, factory, now=just_now + timedelta(days=2))
+    (problem,) = purge_ran(old)
     assert "no completed purge was logged in the last 24 hours" in problem

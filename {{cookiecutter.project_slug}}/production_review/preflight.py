@@ -46,6 +46,10 @@ class Finding:
         return f"{self.kind.upper()}: {self.text}"
 
 
+def problem(text: str) -> list[Finding]:
+    return [Finding("problem", text)]
+
+
 def _error_code(error: Exception) -> str:
     response = getattr(error, "response", None) or {}
     return str((response.get("Error") or {}).get("Code", type(error).__name__))
@@ -77,7 +81,7 @@ def check_bedrock(client: Callable[[str], Any], parameters: dict[str, str]) -> l
             fix = "choose a model this region offers as an inference profile (BedrockModels)"
         else:
             fix = "check the model id and the region"
-        return [Finding("problem", f"Bedrock refused {model_id} ({code}: {error}): {fix}")]
+        return problem(f"Bedrock refused {model_id} ({code}: {error}): {fix}")
     return []
 
 
@@ -85,26 +89,20 @@ def check_oidc_provider(client: Callable[[str], Any]) -> list[Finding]:
     providers = client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"]
     if any(p["Arn"].endswith(f"oidc-provider/{OIDC_HOST}") for p in providers):
         return []
-    return [
-        Finding(
-            "problem",
-            f"no IAM OIDC provider for {OIDC_HOST}: create the bootstrap stack with "
-            "CreateGitHubOidcProvider=true (README, From zero)",
-        )
-    ]
+    return problem(
+        f"no IAM OIDC provider for {OIDC_HOST}: create the bootstrap stack with "
+        "CreateGitHubOidcProvider=true (README, From zero)"
+    )
 
 
 def bootstrap_outputs(client: Callable[[str], Any], stack: str) -> dict[str, str] | Finding:
     try:
         found = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     except Exception as error:
-        if "does not exist" in str(error):
-            return Finding(
-                "problem",
-                f"the bootstrap stack {stack} does not exist: create it from "
-                "infra/bootstrap.yaml (README, From zero)",
-            )
-        raise
+        if "does not exist" not in str(error):
+            raise
+        text = f"the bootstrap stack {stack} does not exist: create it from infra/bootstrap.yaml"
+        return Finding("problem", f"{text} (README, From zero)")
     status = found["StackStatus"]
     if not status.endswith("_COMPLETE") or "ROLLBACK" in status:
         return Finding("problem", f"the bootstrap stack {stack} is {status}: fix or re-create it")
@@ -125,17 +123,12 @@ def workflow_outputs(root: Path) -> list[str]:
 def check_bootstrap_outputs(outputs: dict[str, str], root: Path) -> list[Finding]:
     """Every output the deploy reads exists: TemplateBucketName, for one, came with a later
     infra/bootstrap.yaml, and a stack created before it stops the deploy until it is updated."""
-    missing = [name for name in workflow_outputs(root) if not outputs.get(name)]
-    if not missing:
+    if not (missing := [name for name in workflow_outputs(root) if not outputs.get(name)]):
         return []
-    return [
-        Finding(
-            "problem",
-            f"the bootstrap stack lacks the output(s) {', '.join(missing)} that the deploy "
-            "reads: update it from infra/bootstrap.yaml (README, Upgrading an existing "
-            "deployment)",
-        )
-    ]
+    return problem(
+        f"the bootstrap stack lacks the output(s) {', '.join(missing)} that the deploy reads: "
+        "update it from infra/bootstrap.yaml (README, Upgrading an existing deployment)"
+    )
 
 
 def deploy_environment(root: Path) -> str:
@@ -157,7 +150,7 @@ def check_deploy_role(
 ) -> list[Finding]:
     arn = outputs.get("DeployRoleArn", "")
     if not arn:
-        return [Finding("problem", "the bootstrap stack has no DeployRoleArn output: update it")]
+        return problem("the bootstrap stack has no DeployRoleArn output: update it")
     role = client("iam").get_role(RoleName=arn.rsplit("/", 1)[-1])["Role"]
     document = role["AssumeRolePolicyDocument"]
     if isinstance(document, str):
@@ -170,14 +163,11 @@ def check_deploy_role(
     subject = expected_subject(root)
     if any(fnmatch.fnmatchcase(subject, p) for p in patterns):
         return []
-    return [
-        Finding(
-            "problem",
-            f"the deploy role trusts sub {', '.join(patterns) or '(none)'} but the deploy job "
-            f"will send {subject!r}: update the bootstrap stack from this repository (its "
-            "github_repository and the deploy job's environment must agree)",
-        )
-    ]
+    return problem(
+        f"the deploy role trusts sub {', '.join(patterns) or '(none)'} but the deploy job "
+        f"will send {subject!r}: update the bootstrap stack from this repository (its "
+        "github_repository and the deploy job's environment must agree)"
+    )
 
 
 def repository_variables(root: Path, outputs: dict[str, str]) -> list[Finding]:
@@ -208,36 +198,25 @@ def check_quotas(client: Callable[[str], Any], parameters: dict[str, str]) -> li
     creates_vpc = not parameters.get("ExistingVpcId")
     ec2 = client("ec2")
     if creates_vpc:
-        limit = _quota(client, VPCS_PER_REGION)
-        used = len(ec2.describe_vpcs()["Vpcs"])
+        limit, used = _quota(client, VPCS_PER_REGION), len(ec2.describe_vpcs()["Vpcs"])
         if limit is not None and used + 1 > limit:
-            findings.append(
-                Finding(
-                    "problem",
-                    f"{used} of {limit:.0f} VPCs in use and the stack creates one: raise "
-                    "'VPCs per Region' in Service Quotas, or set ExistingVpcId",
-                )
+            findings += problem(
+                f"{used} of {limit:.0f} VPCs in use and the stack creates one: raise "
+                "'VPCs per Region' in Service Quotas, or set ExistingVpcId"
             )
     if creates_vpc and parameters.get("TaskSubnets") == "private":
-        limit = _quota(client, ELASTIC_IPS)
-        used = len(ec2.describe_addresses()["Addresses"])
+        limit, used = _quota(client, ELASTIC_IPS), len(ec2.describe_addresses()["Addresses"])
         if limit is not None and used + 1 > limit:
-            findings.append(
-                Finding(
-                    "problem",
-                    f"{used} of {limit:.0f} Elastic IPs in use and the NAT gateway needs one: "
-                    "raise 'EC2-VPC Elastic IPs' in Service Quotas",
-                )
+            findings += problem(
+                f"{used} of {limit:.0f} Elastic IPs in use and the NAT gateway needs one: "
+                "raise 'EC2-VPC Elastic IPs' in Service Quotas"
             )
     limit = _quota(client, FARGATE_VCPUS)
     needed = int(parameters.get("MaxTasks", "1")) * int(parameters.get("ContainerCpu", "256"))
     if limit is not None and needed / 1024 > limit:
-        findings.append(
-            Finding(
-                "problem",
-                f"MaxTasks x ContainerCpu needs {needed / 1024:g} Fargate vCPUs, the quota is "
-                f"{limit:g}: raise 'Fargate On-Demand vCPU resource count' or lower MaxTasks",
-            )
+        findings += problem(
+            f"MaxTasks x ContainerCpu needs {needed / 1024:g} Fargate vCPUs, the quota is "
+            f"{limit:g}: raise 'Fargate On-Demand vCPU resource count' or lower MaxTasks"
         )
     return findings
 

@@ -6,43 +6,50 @@ import re
 from dataclasses import dataclass
 
 MODES = ("static", "live", "manual")
+ITEM_HEADING = re.compile(r"^### ([A-Z]+-\d+): (.+?)\s*$")
+# "- **Review:** static [CKV_AWS_42, CKV2_APP_9, efs_retained]. Fails when ..."
+REVIEW_LINE = re.compile(r"^- \*\*Review:\*\* (\w+)(?: \[([^\]]*)\])?")
 
 
 @dataclass(frozen=True)
 class Item:
-    """One checklist item: ``### ID: title`` and its ``- **Review:** mode`` line."""
+    """One checklist item: ``### ID: title`` and its ``- **Review:**`` line.
+
+    ``proofs`` are what proves a static item: checkov check ids (``CKV...``) and names of the
+    Python checks in ``production_review.static``; every one must pass.
+    """
 
     id: str
     title: str
     mode: str
-
-
-ITEM_HEADING = re.compile(r"^### ([A-Z]+-\d+): (.+?)\s*$")
-REVIEW_LINE = re.compile(r"^- \*\*Review:\*\* (\w+)")
+    proofs: tuple[str, ...] = ()
 
 
 def parse_checklist(text: str) -> list[Item]:
-    """Read the items of PRODUCTION_CHECKLIST.md in order; ValueError on a malformed item."""
+    """Read the items in order; ValueError on a malformed item."""
     items: list[Item] = []
     current: tuple[str, str] | None = None
-    mode: str | None = None
+    review: re.Match[str] | None = None
 
     def close() -> None:
         if current is None:
             return
-        if mode not in MODES:
+        if review is None or review[1] not in MODES:
             raise ValueError(f"{current[0]}: needs a '- **Review:** static|live|manual' line")
-        items.append(Item(current[0], current[1], mode))
+        proofs = tuple(p.strip() for p in (review[2] or "").split(",") if p.strip())
+        if (review[1] == "static") != bool(proofs):
+            raise ValueError(f"{current[0]}: a static item, and only one, lists its [checks]")
+        items.append(Item(current[0], current[1], review[1], proofs))
 
     for line in text.splitlines():
         if heading := ITEM_HEADING.match(line):
             close()
-            current, mode = (heading[1], heading[2]), None
+            current, review = (heading[1], heading[2]), None
         elif line.startswith("#"):
             close()
-            current, mode = None, None
-        elif current and (review := REVIEW_LINE.match(line)):
-            mode = review[1]
+            current, review = None, None
+        elif current and (match := REVIEW_LINE.match(line)):
+            review = match
     close()
     ids = [item.id for item in items]
     if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
