@@ -478,6 +478,15 @@ DEFECTS: list[Defect] = [
     ("SEC-1", "a Streamlit secrets file", write_file("config/secrets.toml", 'a = "b"\n')),
     (
         "SEC-2",
+        "the cookie secret read from a parameter, not Secrets Manager",
+        app(
+            lambda b: container(b)["Secrets"][0].update(
+                ValueFrom="arn:aws:ssm:us-east-1:111122223333:parameter/cookie"
+            )
+        ),
+    ),
+    (
+        "SEC-2",
         "a token as a plain environment value",
         app(lambda b: container(b)["Environment"].append({"Name": "API_TOKEN", "Value": "x"})),
     ),
@@ -844,6 +853,20 @@ DEFECTS: list[Defect] = [
     ("COST-6", "no monthly budget", app(remove_resources_of_type("AWS::Budgets::Budget"))),
     (
         "COST-6",
+        "the budget e-mails a fixed address, not AlarmEmail",
+        app(
+            lambda b: props(b, "AWS::Budgets::Budget")["NotificationsWithSubscribers"][0][
+                "Subscribers"
+            ][0].update(Address="someone@example.com")
+        ),
+    ),
+    (
+        "COST-6",
+        "the daily allowance is hard-coded, not DailyTokenLimit",
+        app(environment_value("DAILY_TOKEN_LIMIT", "0")),
+    ),
+    (
+        "COST-6",
         "the daily allowance is not passed to the task",
         app(
             lambda b: container(b).update(
@@ -860,6 +883,20 @@ DEFECTS: list[Defect] = [
     ),
     # Data retention
     ("DATA-5", "no purge schedule", app(remove_resources_of_type("AWS::Scheduler::Schedule"))),
+    (
+        "DATA-5",
+        "the schedule runs on another cluster",
+        app(
+            lambda b: props(b, "AWS::Scheduler::Schedule")["Target"].update(
+                Arn="arn:aws:ecs:us-east-1:111122223333:cluster/other"
+            )
+        ),
+    ),
+    (
+        "DATA-5",
+        "a retention window is hard-coded, not its parameter",
+        app(environment_value("CONVERSATION_RETENTION_DAYS", "0")),
+    ),
     (
         "DATA-5",
         "purge schedule disabled",

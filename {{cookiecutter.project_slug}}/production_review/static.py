@@ -303,6 +303,72 @@ def load_balancer_admits_only_cloudfront(repo: Repo) -> list[str]:
     return problems
 
 
+def _set_from(repo: Repo, values: list[Any], parameter: str, what: str) -> list[str]:
+    """Each value must follow its stack parameter, or app-parameters.json changes nothing."""
+    if parameter not in (repo.app.get("Parameters") or {}):
+        return [f"the app stack has no {parameter} parameter"]
+    if values and all(parameter in refs(value) for value in values):
+        return []
+    return [f"{what} does not come from {parameter}"]
+
+
+@check
+def secrets_from_secrets_manager(repo: Repo) -> list[str]:
+    """checkov sees that the cookie secret is in Secrets, not where ValueFrom points."""
+    # The stack's own secrets, or the ARN of one an administrator made (its parameter).
+    allowed = set(of_type(repo.app, "AWS::SecretsManager::Secret")) | {"OidcClientSecretArn"}
+    entries = [e for c in containers(repo.app) for s in c.get("Secrets") or [] for e in branches(s)]
+    return [
+        f"{entry['Name']} is not read from Secrets Manager"
+        for entry in entries
+        if isinstance(entry, dict)
+        and "ValueFrom" in entry
+        and not (
+            refs(entry["ValueFrom"]) & allowed or ":secretsmanager:" in str(entry["ValueFrom"])
+        )
+    ]
+
+
+@check
+def budget_and_allowance_follow_parameters(repo: Repo) -> list[str]:
+    budgets = of_type(repo.app, "AWS::Budgets::Budget").values()
+    notices = [n for b in budgets for n in b.get("NotificationsWithSubscribers") or []]
+    addresses = [s.get("Address") for n in notices for s in n.get("Subscribers") or []]
+    amounts = [(b.get("Budget") or {}).get("BudgetLimit") for b in budgets]
+    envs = [environment(c) for c in containers(repo.app)]
+    limits = [e["DAILY_TOKEN_LIMIT"] for e in envs if "DAILY_TOKEN_LIMIT" in e]
+    return (
+        _set_from(repo, addresses, "AlarmEmail", "a budget's e-mail subscriber")
+        + _set_from(repo, amounts, "MonthlyBudgetUsd", "the budget's amount")
+        + _set_from(repo, limits, "DailyTokenLimit", "the task's DAILY_TOKEN_LIMIT")
+    )
+
+
+RETENTION = {
+    "ConversationRetentionDays": "CONVERSATION_RETENTION_DAYS",
+    "TrashRetentionDays": "TRASH_RETENTION_DAYS",
+    "QuarantineRetentionDays": "QUARANTINE_RETENTION_DAYS",
+}
+
+
+@check
+def purge_follows_this_stack(repo: Repo) -> list[str]:
+    """The windows come from the stack's parameters, and the schedule runs on its own cluster."""
+    envs = [environment(c) for c in containers(repo.app)]
+    problems = [
+        problem
+        for parameter, variable in RETENTION.items()
+        for problem in _set_from(
+            repo, [e[variable] for e in envs if variable in e], parameter, variable
+        )
+    ]
+    clusters = set(of_type(repo.app, "AWS::ECS::Cluster"))
+    for name, schedule in of_type(repo.app, "AWS::Scheduler::Schedule").items():
+        if not refs((schedule.get("Target") or {}).get("Arn")) & clusters:
+            problems.append(f"{name} does not run on this stack's ECS cluster")
+    return problems
+
+
 @check
 def efs_retained(repo: Repo) -> list[str]:
     """checkov's CloudFormation graph does not show DeletionPolicy, so it is read here."""
