@@ -31,30 +31,12 @@ import pytest
 import yaml
 
 from tests.support.bakery import VARIATIONS, Baker
+from tests.support.cloudformation import load_template
 
 CHECKOV_VERSION = "3.3.30"  # as .ci/run installs it and the generated ci.yml pins it
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-class LongFormLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short forms (``!Ref x``) as long ones (``{"Ref": "x"}``)."""
-
-
-def _long_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
-
-
-LongFormLoader.add_multi_constructor("!", _long_form)
 
 
 def checkov_environment() -> dict[str, str]:
@@ -90,7 +72,7 @@ def item_line(output: str, item_id: str) -> str:
 
 
 def edit_cfn(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    body = yaml.load(path.read_text(), Loader=LongFormLoader)  # noqa: S506 (a SafeLoader)
+    body = load_template(path)
     change(body)
     path.write_text(yaml.safe_dump(body, sort_keys=False))
 

@@ -74,24 +74,21 @@ def _condition_holds(operator: str, tests: Mapping[str, Any], context: Mapping[s
     return True
 
 
+def _element_matches(statement: Statement, element: str, value: str, case_sensitive: bool) -> bool:
+    """``Action``/``Resource`` matches the value, or ``NotAction``/``NotResource`` does not."""
+    listed = element in statement
+    patterns = as_list(statement[element] if listed else statement[f"Not{element}"])
+    matched = any(_wildcard(p, value, case_sensitive=case_sensitive) for p in patterns)
+    return matched if listed else not matched
+
+
 def statement_applies(statement: Statement, request: Request) -> bool:
     """Whether the statement's action, resource and conditions all match the request."""
-    if "Action" in statement:
-        actions = as_list(statement["Action"])
-        if not any(_wildcard(a, request.action, case_sensitive=False) for a in actions):
-            return False
-    else:
-        not_actions = as_list(statement["NotAction"])
-        if any(_wildcard(a, request.action, case_sensitive=False) for a in not_actions):
-            return False
-    if "Resource" in statement:
-        resources = as_list(statement["Resource"])
-        if not any(_wildcard(r, request.resource, case_sensitive=True) for r in resources):
-            return False
-    else:
-        not_resources = as_list(statement["NotResource"])
-        if any(_wildcard(r, request.resource, case_sensitive=True) for r in not_resources):
-            return False
+    if not (
+        _element_matches(statement, "Action", request.action, case_sensitive=False)
+        and _element_matches(statement, "Resource", request.resource, case_sensitive=True)
+    ):
+        return False
     conditions = statement.get("Condition") or {}
     return all(_condition_holds(op, tests, request.context) for op, tests in conditions.items())
 
