@@ -7,7 +7,7 @@ short sentences; why each matters is written under its id in PRODUCTION_CHECKLIS
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -115,16 +115,13 @@ def service_steady(live: Live) -> list[str]:
 
 def app_page_runs(live: Live) -> list[str]:
     # Not /_stcore/health: it answers 200 while the page's websocket cannot connect.
-    return (
-        [] if live.page.result in ("chat", "signin") else [f"{live.app_url()}: {live.page.detail}"]
-    )
+    ok = live.page.result in ("chat", "signin")
+    return [] if ok else [f"{live.app_url()}: {live.page.detail}"]
 
 
 def visitors_must_sign_in(live: Live) -> list[str]:
     parameters = live.stack(live.app_stack).get("Parameters") or []
-    if any(
-        p["ParameterKey"] == "SignIn" and p.get("ParameterValue") == "disabled" for p in parameters
-    ):
+    if {p["ParameterKey"]: p.get("ParameterValue") for p in parameters}.get("SignIn") == "disabled":
         return [
             "sign-in is off (stack parameter SignIn=disabled): anyone who reaches the URL chats"
         ]
@@ -186,14 +183,19 @@ def deployed_log_retention(live: Live) -> list[str]:
     return [] if group.get("retentionInDays") else [f"log group {name} never expires"]
 
 
-def alarm_topic_confirmed(live: Live) -> list[str]:
-    subscriptions, paging = [], {"TopicArn": live.output("AlarmTopicArn")}
+def pages(call: Callable[..., dict[str, Any]], token: str, **arguments: Any) -> Iterator[Any]:
+    """Every page of a paged AWS call that names its page token ``token``."""
     while True:
-        page = live.client("sns").list_subscriptions_by_topic(**paging)
-        subscriptions += page.get("Subscriptions", [])
-        if not page.get("NextToken"):
-            break
-        paging["NextToken"] = page["NextToken"]
+        yield (page := call(**arguments))
+        if not page.get(token):
+            return
+        arguments[token] = page[token]
+
+
+def alarm_topic_confirmed(live: Live) -> list[str]:
+    call = live.client("sns").list_subscriptions_by_topic
+    found = pages(call, "NextToken", TopicArn=live.output("AlarmTopicArn"))
+    subscriptions = [s for page in found for s in page.get("Subscriptions", [])]
     if any(s.get("SubscriptionArn", PENDING) != PENDING for s in subscriptions):
         return []
     if subscriptions:
@@ -214,22 +216,20 @@ def alarms_quiet(live: Live) -> list[str]:
 
 def _purge_logged(live: Live, since: datetime) -> bool:
     """Whether the app's log group holds a completed purge (core/purge.py's ``purge`` line)."""
-    paging = {
-        "logGroupName": live.output("LogGroupName"),
-        "startTime": int(since.timestamp() * 1000),
-        "filterPattern": '{ $.event = "purge" }',
-    }
-    while True:
-        page = live.client("logs").filter_log_events(**paging)
-        for event in page.get("events", []):
-            try:  # the filter runs in CloudWatch; the line is checked here as well
-                if json.loads(event.get("message", "")).get("event") == PURGE_JOB:
-                    return True
-            except (ValueError, AttributeError):
-                continue
-        if not page.get("nextToken"):
-            return False
-        paging["nextToken"] = page["nextToken"]
+    found = pages(
+        live.client("logs").filter_log_events,
+        "nextToken",
+        logGroupName=live.output("LogGroupName"),
+        startTime=int(since.timestamp() * 1000),
+        filterPattern='{ $.event = "purge" }',
+    )
+    for event in (event for page in found for event in page.get("events", [])):
+        try:  # the filter runs in CloudWatch; the line is checked here as well
+            if json.loads(event.get("message", "")).get("event") == PURGE_JOB:
+                return True
+        except (ValueError, AttributeError):
+            continue
+    return False
 
 
 def purge_ran(live: Live) -> list[str]:

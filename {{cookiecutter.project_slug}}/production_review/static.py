@@ -148,14 +148,13 @@ def environment(container: dict[str, Any]) -> dict[str, Any]:
 
 def ingress(body: dict[str, Any], groups: set[str]) -> list[tuple[str, dict[str, Any]]]:
     """(group, rule) for the inbound rules of these security groups, inline or separate."""
-    found = []
-    for name, group in of_type(body, "AWS::EC2::SecurityGroup").items():
-        if name in groups:
-            found += [
-                (name, r)
-                for rule in group.get("SecurityGroupIngress") or []
-                for r in branches(rule)
-            ]
+    found = [
+        (name, r)
+        for name, group in of_type(body, "AWS::EC2::SecurityGroup").items()
+        if name in groups
+        for rule in group.get("SecurityGroupIngress") or []
+        for r in branches(rule)
+    ]
     for rule in of_type(body, "AWS::EC2::SecurityGroupIngress").values():
         found += [(group, rule) for group in sorted(refs(rule.get("GroupId")) & groups)]
     return [(group, rule) for group, rule in found if isinstance(rule, dict)]
@@ -303,6 +302,11 @@ def load_balancer_admits_only_cloudfront(repo: Repo) -> list[str]:
     return problems
 
 
+def env_values(repo: Repo, variable: str) -> list[Any]:
+    """The values the app stack's containers give an environment variable."""
+    return [env[variable] for c in containers(repo.app) if variable in (env := environment(c))]
+
+
 def _set_from(repo: Repo, values: list[Any], parameter: str, what: str) -> list[str]:
     """Each value must follow its stack parameter, or app-parameters.json changes nothing."""
     if parameter not in (repo.app.get("Parameters") or {}):
@@ -335,8 +339,7 @@ def budget_and_allowance_follow_parameters(repo: Repo) -> list[str]:
     notices = [n for b in budgets for n in b.get("NotificationsWithSubscribers") or []]
     addresses = [s.get("Address") for n in notices for s in n.get("Subscribers") or []]
     amounts = [(b.get("Budget") or {}).get("BudgetLimit") for b in budgets]
-    envs = [environment(c) for c in containers(repo.app)]
-    limits = [e["DAILY_TOKEN_LIMIT"] for e in envs if "DAILY_TOKEN_LIMIT" in e]
+    limits = env_values(repo, "DAILY_TOKEN_LIMIT")
     return (
         _set_from(repo, addresses, "AlarmEmail", "a budget's e-mail subscriber")
         + _set_from(repo, amounts, "MonthlyBudgetUsd", "the budget's amount")
@@ -354,13 +357,10 @@ RETENTION = {
 @check
 def purge_follows_this_stack(repo: Repo) -> list[str]:
     """The windows come from the stack's parameters, and the schedule runs on its own cluster."""
-    envs = [environment(c) for c in containers(repo.app)]
     problems = [
         problem
         for parameter, variable in RETENTION.items()
-        for problem in _set_from(
-            repo, [e[variable] for e in envs if variable in e], parameter, variable
-        )
+        for problem in _set_from(repo, env_values(repo, variable), parameter, variable)
     ]
     clusters = set(of_type(repo.app, "AWS::ECS::Cluster"))
     for name, schedule in of_type(repo.app, "AWS::Scheduler::Schedule").items():
