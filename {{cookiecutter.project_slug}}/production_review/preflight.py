@@ -131,18 +131,12 @@ def check_bootstrap_outputs(outputs: dict[str, str], root: Path) -> list[Finding
     )
 
 
-def deploy_environment(root: Path) -> str:
-    """The GitHub environment of the job that assumes the deploy role (deploy.yml)."""
-    workflow = yaml.safe_load((root / DEPLOY_WORKFLOW).read_text())
-    for job in workflow["jobs"].values():
-        environment = job.get("environment")
-        if environment:
-            return environment["name"] if isinstance(environment, dict) else str(environment)
-    return ""
-
-
 def expected_subject(root: Path) -> str:
-    return f"repo:{GITHUB_REPOSITORY}:environment:{deploy_environment(root)}"
+    """The subject GitHub sends for deploy.yml's job in its GitHub environment (the deploy job)."""
+    jobs = yaml.safe_load((root / DEPLOY_WORKFLOW).read_text())["jobs"].values()
+    environment = next((job["environment"] for job in jobs if job.get("environment")), "")
+    name = environment["name"] if isinstance(environment, dict) else str(environment)
+    return f"repo:{GITHUB_REPOSITORY}:environment:{name}"
 
 
 def check_deploy_role(
