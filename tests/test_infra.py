@@ -26,10 +26,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.support.bakery import VARIATIONS, Baker
+from tests.support.checkov import checkov_results
 from tests.support.cloudformation import Evaluator, load_template
 from tests.support.stack_parameters import APP_OPTIONS, CERTIFICATE, IMAGE, OIDC, OIDC_SECRET
 
-CHECKOV_FLAGS = ("--skip-download", "--output", "json")  # offline; machine-readable
 # Bytes CloudFormation accepts in a template passed inline (TemplateBody), which is how the
 # README's `aws cloudformation deploy` of the bootstrap stack sends it (no --s3-bucket).
 INLINE_TEMPLATE_LIMIT = 51_200
@@ -127,38 +127,45 @@ def checkov_binary() -> str:
     return found
 
 
+# What checkov must find across the option sets: the review's own sign-in policy (AUTH-1 of
+# PRODUCTION_CHECKLIST.md) failing the task definition of a stack whose SignIn is disabled.
+EXPECTED_FINDINGS = [
+    "app-sign-in-disabled.yaml: CKV2_APP_1 AWS::ECS::TaskDefinition.TaskDefinition",
+]
+
+
 def test_checkov_passes_every_option(baked: Baked, tmp_path: Path) -> None:
-    """No failed check for any option set; every skip is a checkov comment with its reason."""
+    """No other failed check for any option set; every skip is a checkov comment with its reason.
+
+    Each option set is checked with only its own conditions in sight (tests/support/checkov.py).
+    """
     app_text = (baked.infra / "app.yaml").read_text()
     bootstrap_text = (baked.infra / "bootstrap.yaml").read_text()
     for name, overrides in APP_OPTIONS.items():
         (tmp_path / f"app-{name}.yaml").write_text(with_defaults(app_text, overrides))
     for name, overrides in BOOTSTRAP_OPTIONS.items():
         (tmp_path / f"bootstrap-{name}.yaml").write_text(with_defaults(bootstrap_text, overrides))
+    templates = sorted(tmp_path.glob("*.yaml"))
+    command = [checkov_binary(), "--external-checks-dir", str(baked.infra / "checks")]
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
-    command = [checkov_binary(), "-d", str(tmp_path), "--framework", "cloudformation"]
-    command += ["--external-checks-dir", str(baked.infra / "checks")]  # the production review's
-    result = subprocess.run(
-        [*command, *CHECKOV_FLAGS],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env=env,
+    results = checkov_results(command, templates, env)
+    failed = sorted(
+        f"{Path(c['file_abs_path']).name}: {c['check_id']} {c['resource']}"
+        for c in results["failed_checks"]
     )
-    assert result.stdout.startswith(("{", "[")), result.stderr[-3000:]
-    report = json.loads(result.stdout)
-    report = report[0] if isinstance(report, list) else report
-    summary = report["summary"]
-    failed = [
-        f"{c['file_path']}: {c['check_id']} {c['resource']}"
-        for c in report["results"]["failed_checks"]
-    ]
-    assert failed == []
-    assert summary["parsing_errors"] == 0
-    assert summary["resource_count"] > 50
-    for check in report["results"]["skipped_checks"]:
+    assert failed == EXPECTED_FINDINGS
+    assert results["parsing_errors"] == []
+    checked = {Path(c["file_abs_path"]).name for c in results["passed_checks"]}
+    assert checked == {t.name for t in templates}
+    for check in results["skipped_checks"]:
         assert len(check["check_result"].get("suppress_comment", "")) > 20, check["check_id"]
+
+
+def test_the_templates_share_no_condition_name(baked: Baked) -> None:
+    """The generated CI and review run checkov once over infra/, where checkov resolves each
+    ``Fn::If`` with the first condition of that name in any template (tests/support/checkov.py):
+    a name used by both templates would let one template's condition decide the other's checks."""
+    assert not set(baked.app["Conditions"]) & set(baked.bootstrap.get("Conditions") or {})
 
 
 def test_every_checkov_skip_states_its_reason(baked: Baked) -> None:

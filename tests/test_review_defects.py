@@ -5,9 +5,10 @@ PRODUCTION_CHECKLIST.md, at least one realistic defect is injected into a copy o
 review must exit non-zero with a FAIL line naming that item. A test asserts the defects cover every
 static id, so a new static check without a defect here fails the suite.
 
-checkov takes about ten seconds a run, so it runs once, over a folder that holds every defect's
-copy; each review then reads its own copy's results from that report (`--checkov-report`, the option
-CI uses to pass the report its checkov step made), and runs its Python checks itself.
+checkov takes about ten seconds a run, so it runs once over every defect's copy (plus one run
+per copy whose conditions differ, tests/support/checkov.py); each review then reads its own
+copy's results from that report (`--checkov-report`, the option CI uses to pass the report its
+checkov step made), and runs its Python checks itself.
 
 Defects are applied to parsed data where possible (CloudFormation and workflow YAML, TOML), not to
 text, so they keep working when the infrastructure files are reformatted. CloudFormation is written
@@ -31,6 +32,7 @@ import pytest
 import yaml
 
 from tests.support.bakery import VARIATIONS, Baker
+from tests.support.checkov import checkov_results
 from tests.support.cloudformation import load_template
 
 CHECKOV_VERSION = "3.3.30"  # as .ci/run installs it and the generated ci.yml pins it
@@ -464,6 +466,15 @@ DEFECTS: list[Defect] = [
         app(
             lambda b: container(b)["Secrets"][0].update(
                 ValueFrom="arn:aws:ssm:us-east-1:111122223333:parameter/cookie"
+            )
+        ),
+    ),
+    (
+        "SEC-2",
+        "an OIDC provider's client secret read from a parameter, not Secrets Manager",
+        app(
+            lambda b: container(b)["Secrets"][1]["Fn::If"][1]["ValueFrom"]["Fn::If"].__setitem__(
+                2, "arn:aws:ssm:us-east-1:111122223333:parameter/oidc"
             )
         ),
     ),
@@ -943,26 +954,19 @@ def same_templates(one: Path, other: Path) -> bool:
 
 
 def checkov_once(folder: Path, policies: Path, checks: list[str]) -> list[dict[str, Any]]:
-    """checkov over every project in ``folder``, run once (one --directory: with several,
-    checkov prints one cumulative report per directory). Only the checks the checklist names,
-    and of each result only what the review reads: the report is ~3 MB a project otherwise."""
-    command = ["checkov", "--directory", str(folder), "--framework", "cloudformation"]
-    command += ["--external-checks-dir", str(policies), "--skip-download", "-o", "json"]
-    result = subprocess.run(
-        [*command, "--check", ",".join(checks)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=checkov_environment(),
-    )
-    assert result.stdout.startswith(("{", "[")), result.stderr[-3000:]
-    report = json.loads(result.stdout)
-    assert not isinstance(report, list) and not report["results"]["parsing_errors"]
+    """checkov over the templates of every project in ``folder``: one run for all the copies
+    whose conditions agree, one more for each copy that changed them (tests/support/checkov.py).
+    Only the checks the checklist names, and of each result only what the review reads: the
+    report is ~3 MB a project otherwise."""
+    command = ["checkov", "--external-checks-dir", str(policies), "--check", ",".join(checks)]
+    templates = sorted(p for t in TEMPLATES for p in folder.glob(f"*/{t}"))
+    results = checkov_results(command, templates, checkov_environment())
+    assert not results["parsing_errors"]
     keep = ("check_id", "resource", "file_abs_path")
     return [
         {"outcome": kind, **{k: entry[k] for k in keep}}
         for kind in ("passed_checks", "failed_checks")
-        for entry in report["results"][kind]
+        for entry in results[kind]
     ]
 
 
@@ -972,9 +976,10 @@ def defect_reviews(
 ) -> list[subprocess.CompletedProcess[str]]:
     """Every defect in its own copy of the bake, and its static review.
 
-    checkov runs once, over the copies whose templates the defect changed and one untouched
-    copy; a copy whose templates are byte for byte the bake's gets the untouched copy's results,
-    pointed at its own files (checkov's verdict depends on nothing else). Each review reads its
+    checkov runs over the copies whose templates the defect changed and one untouched copy; a
+    copy whose templates are byte for byte the bake's gets the untouched copy's results, pointed
+    at its own files (checkov's verdict depends on nothing else, once no copy can lend another
+    its conditions). Each review reads its
     part of that report (`--checkov-report`, as in CI), and runs its Python checks itself; the
     reviews run in parallel, one per core.
     """

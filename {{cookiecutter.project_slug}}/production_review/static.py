@@ -322,15 +322,14 @@ def secrets_from_secrets_manager(repo: Repo) -> list[str]:
     # The stack's own secrets, or the ARN of one an administrator made (its parameter).
     allowed = set(of_type(repo.app, "AWS::SecretsManager::Secret")) | {"OidcClientSecretArn"}
     entries = [e for c in containers(repo.app) for s in c.get("Secrets") or [] for e in branches(s)]
-    return [
-        f"{entry['Name']} is not read from Secrets Manager"
+    sources = [
+        (entry["Name"], source)
         for entry in entries
-        if isinstance(entry, dict)
-        and "ValueFrom" in entry
-        and not (
-            refs(entry["ValueFrom"]) & allowed or ":secretsmanager:" in str(entry["ValueFrom"])
-        )
+        if isinstance(entry, dict) and "ValueFrom" in entry
+        for source in branches(entry["ValueFrom"])  # each option's secret, not just one of them
     ]
+    unsafe = [n for n, s in sources if not (refs(s) & allowed or ":secretsmanager:" in str(s))]
+    return [f"{name} is not read from Secrets Manager" for name in dict.fromkeys(unsafe)]
 
 
 @check
