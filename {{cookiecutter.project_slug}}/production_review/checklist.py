@@ -15,8 +15,9 @@ REVIEW_LINE = re.compile(r"^- \*\*Review:\*\* (\w+)(?: \[([^\]]*)\])?")
 class Item:
     """One checklist item: ``### ID: title`` and its ``- **Review:**`` line.
 
-    ``proofs`` are what proves a static item: checkov check ids (``CKV...``) and names of the
-    Python checks in ``production_review.static``; every one must pass.
+    ``proofs`` are what proves a static item: checkov check ids (``CKV...``), zizmor audits
+    (``zizmor/unpinned-uses``) and names of the Python checks in ``production_review.static``;
+    every one must pass.
     """
 
     id: str

@@ -15,6 +15,7 @@ from .live import LIVE_CHECKS, Live
 from .preflight import preflight
 from .project import CHECKLIST, DEFAULT_APP_STACK, DEFAULT_BOOTSTRAP_STACK, DEFAULT_REGION
 from .static import CHECKS, Repo
+from .zizmor import PREFIX, Findings, ZizmorError, run_zizmor
 
 STATUSES = ("pass", "FAIL", "manual", "not run")
 
@@ -33,12 +34,15 @@ def _problems(check: Callable[[Any], list[str]], argument: Any) -> list[str]:
         return [f"{type(error).__name__}: {error}"]
 
 
-def prove(item: Item, repo: Repo, checkov: Results | None) -> list[str]:
+def prove(item: Item, repo: Repo, checkov: Results | None, zizmor: Findings | None) -> list[str]:
     """The problems of a static item: every proof it names must pass."""
     problems = []
     for proof in item.proofs:
         if proof.startswith("CKV"):
             problems += checkov.problems(proof) if checkov else ["checkov did not run"]
+        elif proof.startswith(PREFIX):
+            audit = proof.removeprefix(PREFIX)
+            problems += zizmor.problems(audit) if zizmor else ["zizmor did not run"]
         elif proof in CHECKS:
             problems += _problems(CHECKS[proof], repo)
         else:
@@ -47,7 +51,11 @@ def prove(item: Item, repo: Repo, checkov: Results | None) -> list[str]:
 
 
 def review(
-    items: list[Item], repo: Repo, checkov: Results | None, live: Live | None
+    items: list[Item],
+    repo: Repo,
+    checkov: Results | None,
+    live: Live | None,
+    zizmor: Findings | None = None,
 ) -> list[Outcome]:
     outcomes = []
     for item in items:
@@ -62,7 +70,7 @@ def review(
         elif item.mode == "live":
             problems = _problems(LIVE_CHECKS[item.id], live)
         else:
-            problems = prove(item, repo, checkov)
+            problems = prove(item, repo, checkov, zizmor)
         outcomes.append(Outcome(item, "FAIL" if problems else "pass", "; ".join(problems)))
     # A check no item names, or a live check for an item that is not live, is drift too.
     named = {proof for item in items for proof in item.proofs}
@@ -133,7 +141,9 @@ def main(
         checkov = (
             read_report(args.checkov_report, root) if args.checkov_report else run_checkov(root)
         )
-    except CheckovError as error:
+        names_zizmor = any(p.startswith(PREFIX) for item in items for p in item.proofs)
+        zizmor = run_zizmor(root) if names_zizmor else None
+    except (CheckovError, ZizmorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     live, heading = None, "static (repository only)"
@@ -146,6 +156,6 @@ def main(
         heading = (
             f"static and live (stacks {args.bootstrap_stack}, {args.app_stack} in {args.region})"
         )
-    outcomes = review(items, Repo(root), checkov, live)
+    outcomes = review(items, Repo(root), checkov, live, zizmor)
     sys.stdout.write(report(outcomes, heading))
     return 1 if any(o.status == "FAIL" for o in outcomes) else 0

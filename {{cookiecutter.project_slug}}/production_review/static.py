@@ -1,7 +1,8 @@
 """The static checks no validator can express: they compare files (the Dockerfile with the task
 definition, the workflows with the deploy role's trust), read the values the deploy passes
 (infra/app-parameters.json), or read files checkov does not (workflows, Streamlit's config, the
-lock). Everything a checkov policy can say about one resource is in infra/checks/ instead.
+lock). Everything a checkov policy can say about one resource is in infra/checks/ instead, and
+what zizmor says about the workflows is zizmor's (production_review/zizmor.py).
 
 Each check is named in its item's "Review:" line, returns its problems as short sentences (none:
 it passes), and leaves the why to PRODUCTION_CHECKLIST.md.
@@ -553,60 +554,27 @@ def oidc_only(repo: Repo) -> list[str]:
 
 
 @check
-def actions_pinned(repo: Repo) -> list[str]:
-    uses = [(n, j, s.get("uses")) for n, j, s in steps(repo)]
-    uses += [
-        (n, j, job.get("uses"))
-        for n, w in repo.workflows.items()
-        for j, job in (w.get("jobs") or {}).items()
+def id_token_only_where_a_role_is_assumed(repo: Repo) -> list[str]:
+    """zizmor (excessive-permissions) does not know which jobs use their OIDC token."""
+    return [
+        f"{name} job {job_id}: id-token: write without assuming a role"
+        for name, workflow in repo.workflows.items()
+        for job_id, job in (workflow.get("jobs") or {}).items()
+        if isinstance(grants := job.get("permissions"), dict)
+        and grants.get("id-token") == "write"
+        and not _assumes_aws_role(job)
     ]
-    problems = []
-    for name, job, action in uses:
-        if not action or action.startswith(("./", "$/")):
-            continue  # this repository, at the running commit
-        pinned = (
-            "@sha256:" in action
-            if action.startswith("docker://")
-            else re.search(r"@[0-9a-f]{40}$", action)
-        )
-        if not pinned:
-            problems.append(f"{name} job {job}: {action} is not pinned to a commit SHA or digest")
-    return problems
-
-
-def _grants(permissions: Any) -> dict[str, str]:
-    if isinstance(permissions, str):
-        return {"*": permissions}
-    return {str(k): str(v) for k, v in (permissions or {}).items()}
 
 
 @check
-def least_privilege_permissions(repo: Repo) -> list[str]:
-    problems = []
-    for name, workflow in repo.workflows.items():
-        if "permissions" not in workflow:
-            problems.append(f"{name}: no top-level permissions (the repository default applies)")
-        for scope, value in _grants(workflow.get("permissions")).items():
-            if value not in ("read", "none", "read-all"):
-                problems.append(f"{name}: top-level permission {scope}: {value}")
-        for job_id, job in (workflow.get("jobs") or {}).items():
-            grants = _grants(job.get("permissions"))
-            if "write-all" in grants.values():
-                problems.append(f"{name} job {job_id}: write-all")
-            if grants.get("id-token") == "write" and not _assumes_aws_role(job):
-                problems.append(f"{name} job {job_id}: id-token: write without assuming a role")
-    return problems
-
-
-@check
-def deploys_serialised(repo: Repo) -> list[str]:
+def deploys_not_cancelled(repo: Repo) -> list[str]:
+    """zizmor (concurrency-limits) asks for a concurrency group, and is as content with one that
+    cancels the deploy in progress."""
     workflow = repo.workflows.get("deploy.yml")
     if workflow is None:
         return [".github/workflows/deploy.yml not found"]
     jobs = [job for job in (workflow.get("jobs") or {}).values() if _assumes_aws_role(job)]
-    groups = [g for g in [workflow.get("concurrency")] + [j.get("concurrency") for j in jobs] if g]
-    if not groups:
-        return ["deploy.yml has no concurrency group"]
+    groups = [workflow.get("concurrency")] + [job.get("concurrency") for job in jobs]
     if any(isinstance(g, dict) and g.get("cancel-in-progress") for g in groups):
         return ["deploy.yml cancels a deploy in progress"]
     return []

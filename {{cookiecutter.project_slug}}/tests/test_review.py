@@ -9,14 +9,17 @@ for that one call (`describe_services`) the tests wrap moto's ECS client and add
 the service was created with; likewise moto cannot put a stack in UPDATE_ROLLBACK_COMPLETE, so one
 test wraps `describe_stacks` to report it. Every other call goes to moto unchanged.
 
-checkov itself is not installed here (CI runs it, and the template's tests run the review with it
-against injected defects); these tests give the review checkov's JSON report instead.
+checkov and zizmor are not installed here (CI runs them, and the template's tests run the review
+with both against injected defects); these tests give the review checkov's JSON report instead,
+and put a stand-in for zizmor on PATH that prints the findings a test gives it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +31,7 @@ import pytest
 import yaml
 
 from core.telemetry import METRIC_NAMESPACE
-from production_review import checkov, main, project, static
+from production_review import checkov, main, project, static, zizmor
 from production_review.checklist import Item, parse_checklist, pr_template
 from production_review.live import SETTLING_TIME, Live, alarms_quiet, purge_ran
 
@@ -77,6 +80,52 @@ def report_file(tmp_path: Path) -> Path:
     return path
 
 
+def zizmor_finding(ident: str, path: str, line: int, *, ignored: bool = False) -> dict[str, Any]:
+    """One finding as `zizmor --format json` prints it (the fields the review reads)."""
+    symbolic = {"key": {"Local": {"verbatim_path": path}}, "annotation": "this", "kind": "Primary"}
+    concrete = {"location": {"start_point": {"row": line - 1, "column": 0}}}
+    location = {"symbolic": symbolic, "concrete": concrete}
+    return {"ident": ident, "desc": f"{ident} found", "locations": [location], "ignored": ignored}
+
+
+@dataclass
+class FakeZizmor:
+    """The ``zizmor`` on PATH during these tests: prints ``stdout`` and ``stderr``, exits with
+    ``exit_code``, and writes the arguments it was called with to ``argv_file``."""
+
+    script: Path
+    argv_file: Path
+
+    def says(self, stdout: str = "[]", exit_code: int = 0, stderr: str = "") -> None:
+        lines = [
+            f"#!{sys.executable}",
+            "import json, sys",
+            f"open({str(self.argv_file)!r}, 'w').write(json.dumps(sys.argv[1:]))",
+            f"sys.stdout.write({stdout!r})",
+            f"sys.stderr.write({stderr!r})",
+            f"sys.exit({exit_code})",
+        ]
+        self.script.write_text("\n".join(lines) + "\n")
+        self.script.chmod(0o755)
+
+    @property
+    def argv(self) -> list[str]:
+        return json.loads(self.argv_file.read_text())
+
+
+@pytest.fixture(autouse=True)
+def fake_zizmor(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> FakeZizmor:
+    """Every review here runs this zizmor, which finds nothing unless a test says otherwise.
+    (Outside ``tmp_path``, which some tests scan.)"""
+    folder = tmp_path_factory.mktemp("zizmor")
+    fake = FakeZizmor(folder / "zizmor", folder / "argv.json")
+    fake.says()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    return fake
+
+
 # --------------------------------------------------------------------------------------------------
 # The checklist, the checks and the pull request template agree
 
@@ -89,10 +138,13 @@ def test_every_item_names_checks_that_exist() -> None:
     assert len(own) == len(policies)  # one id per policy file
     for item in ITEMS:
         for proof in item.proofs:
-            assert proof in static.CHECKS or proof in own or re.fullmatch(r"CKV_AWS_\d+", proof), (
-                item.id,
-                proof,
-            )
+            audit = proof.removeprefix(zizmor.PREFIX)
+            assert (
+                proof in static.CHECKS
+                or proof in own
+                or re.fullmatch(r"CKV_AWS_\d+", proof)
+                or (proof.startswith(zizmor.PREFIX) and audit in zizmor.AUDITS)
+            ), (item.id, proof)
     assert own <= set(CHECKOV_IDS)  # every policy proves an item
     assert set(static.CHECKS) <= {p for item in ITEMS for p in item.proofs}
 
@@ -119,11 +171,15 @@ def test_pull_request_template_lists_the_manual_items() -> None:
 
 
 def test_drift_between_checklist_and_checks_fails_the_review(tmp_path: Path) -> None:
-    """An item naming an unknown check, and a check no item names, are failures of their own."""
-    items = [Item("NEW-1", "An item with a misspelt check", "static", ("no_such_check",))]
-    outcomes = main.review(items, static.Repo(tmp_path), checkov.Results(), None)
+    """An item naming an unknown check or zizmor audit, and a check no item names, are failures
+    of their own."""
+    items = [
+        Item("NEW-1", "An item with a misspelt check", "static", ("no_such_check",)),
+        Item("NEW-2", "An item with a misspelt audit", "static", ("zizmor/unpined-uses",)),
+    ]
+    outcomes = main.review(items, static.Repo(tmp_path), checkov.Results(), None, zizmor.Findings())
     statuses = {outcome.item.id: outcome.status for outcome in outcomes}
-    assert statuses.pop("NEW-1") == "FAIL"
+    assert statuses.pop("NEW-1") == statuses.pop("NEW-2") == "FAIL"
     live_ids = {item.id for item in ITEMS if item.mode == "live"}
     assert statuses == {name: "FAIL" for name in [*static.CHECKS, *live_ids]}
 
@@ -204,10 +260,76 @@ def test_without_checkov_the_review_says_how_to_install_it(
     assert f"uv tool install checkov=={checkov.CHECKOV_VERSION}" in capsys.readouterr().err
 
 
+def test_zizmor_findings_fail_the_items_that_name_their_audit(
+    report_file: Path, fake_zizmor: FakeZizmor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each finding is reported where zizmor found it; a finding a ``# zizmor: ignore`` comment
+    silenced is not."""
+    findings = [
+        zizmor_finding("unpinned-uses", ".github/workflows/ci.yml", 42),
+        zizmor_finding("concurrency-limits", ".github/workflows/deploy.yml", 1, ignored=True),
+    ]
+    fake_zizmor.says(json.dumps(findings))
+    code = main.main(["--static", "--root", str(ROOT), "--checkov-report", str(report_file)])
+    output = capsys.readouterr().out
+    assert code == 1
+    expected = "zizmor/unpinned-uses: .github/workflows/ci.yml:42: unpinned-uses found (this)"
+    assert result_line(output, "DEP-5") == (
+        f"| FAIL | DEP-5 | Every GitHub Action is pinned to a full commit SHA | {expected} |"
+    )
+    assert result_line(output, "DEP-10").startswith("| pass |")
+    assert fake_zizmor.argv[:6] == [
+        "--offline",
+        "--strict-collection",
+        "--persona",
+        "pedantic",
+        "--no-exit-codes",
+        "--format",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stdout", "exit_code", "stderr", "reason"),
+    [
+        ("", 1, " INFO zizmor\nfatal: no audit was performed\nStack backtrace:\n 0: x", "exit 1"),
+        ("not JSON", 0, "", "unreadable output"),
+    ],
+    ids=["failed", "unreadable"],
+)
+def test_a_zizmor_that_audits_nothing_fails_its_items(
+    report_file: Path,
+    fake_zizmor: FakeZizmor,
+    capsys: pytest.CaptureFixture[str],
+    stdout: str,
+    exit_code: int,
+    stderr: str,
+    reason: str,
+) -> None:
+    """With --strict-collection zizmor fails on a workflow it cannot parse: never a pass."""
+    fake_zizmor.says(stdout, exit_code, stderr)
+    code = main.main(["--static", "--root", str(ROOT), "--checkov-report", str(report_file)])
+    output = capsys.readouterr().out
+    assert code == 1
+    for item_id in ("DEP-5", "DEP-6", "DEP-10"):
+        line = result_line(output, item_id)
+        assert line.startswith("| FAIL |") and "zizmor could not audit .github" in line
+        assert reason in line and "Stack backtrace" not in line and "INFO" not in line
+
+
+def test_without_zizmor_the_review_says_how_to_install_it(
+    report_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    options = ["--static", "--root", str(ROOT), "--checkov-report", str(report_file)]
+    assert main.main(options) == 2
+    assert f"uv tool install zizmor=={zizmor.ZIZMOR_VERSION}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("workflow", ["ci.yml", "deploy.yml"])
-def test_the_checkov_version_is_the_one_the_workflows_pin(workflow: str) -> None:
+def test_the_checkov_and_zizmor_versions_are_the_ones_the_workflows_pin(workflow: str) -> None:
     text = (ROOT / ".github/workflows" / workflow).read_text(encoding="utf-8")
     assert f'CHECKOV_VERSION: "{checkov.CHECKOV_VERSION}"' in text
+    assert f'ZIZMOR_VERSION: "{zizmor.ZIZMOR_VERSION}"' in text
 
 
 def test_secret_scan_without_git_honours_gitignore(tmp_path: Path) -> None:
