@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .project import ToolError, installed
+
 CHECKOV_VERSION = "3.3.30"  # as CHECKOV_VERSION in .github/workflows/ci.yml
 POLICIES = "infra/checks"
-
-
-class CheckovError(Exception):
-    """checkov is missing or did not produce a report; the message says what to do."""
 
 
 @dataclass
@@ -68,18 +65,18 @@ def read_report(path: Path, root: Path) -> Results:
     try:
         return results_for(json.loads(path.read_text(encoding="utf-8")), root)
     except (OSError, ValueError) as error:
-        raise CheckovError(f"cannot read the checkov report {path}: {error}") from error
+        raise ToolError(f"cannot read the checkov report {path}: {error}") from error
 
 
 def run_checkov(root: Path) -> Results:
     """checkov over infra/ with this repository's policies, offline (no guideline download)."""
-    checkov = shutil.which("checkov")
-    if checkov is None:
-        raise CheckovError(
-            "checkov not found on PATH: install the version CI uses with "
-            f"`uv tool install checkov=={CHECKOV_VERSION}`"
-        )
-    command = [checkov, "--directory", str(root / "infra"), "--framework", "cloudformation"]
+    command = [
+        installed("checkov", CHECKOV_VERSION),
+        "--directory",
+        str(root / "infra"),
+        "--framework",
+        "cloudformation",
+    ]
     command += ["--external-checks-dir", str(root / POLICIES), "--skip-download", "-o", "json"]
     environment = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
     done = subprocess.run(  # noqa: S603 (fixed arguments)
@@ -89,5 +86,5 @@ def run_checkov(root: Path) -> Results:
         report = json.loads(done.stdout)
     except ValueError:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CheckovError(f"checkov exited {done.returncode} without a report: {last}") from None
+        raise ToolError(f"checkov exited {done.returncode} without a report: {last}") from None
     return results_for(report, root)

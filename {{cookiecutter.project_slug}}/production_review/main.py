@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from .checklist import Item, parse_checklist, pr_template
-from .checkov import CheckovError, Results, read_report, run_checkov
+from .checkov import Results, read_report, run_checkov
 from .live import LIVE_CHECKS, Live
 from .preflight import preflight
-from .project import CHECKLIST, DEFAULT_APP_STACK, DEFAULT_BOOTSTRAP_STACK, DEFAULT_REGION
+from .project import (
+    CHECKLIST,
+    DEFAULT_APP_STACK,
+    DEFAULT_BOOTSTRAP_STACK,
+    DEFAULT_REGION,
+    ToolError,
+)
 from .static import CHECKS, Repo
-from .zizmor import PREFIX, Findings, ZizmorError, run_zizmor
+from .zizmor import PREFIX, Findings, run_zizmor
 
 STATUSES = ("pass", "FAIL", "manual", "not run")
 
@@ -143,7 +149,7 @@ def main(
         )
         names_zizmor = any(p.startswith(PREFIX) for item in items for p in item.proofs)
         zizmor = run_zizmor(root) if names_zizmor else None
-    except (CheckovError, ZizmorError) as error:
+    except ToolError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     live, heading = None, "static (repository only)"

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import re
+import shutil
 from typing import Any
 
 
 class Missing(Exception):
     """A file, resource, stack or output a check reads is not there: the check fails with this
     message instead of a traceback."""
+
+
+class ToolError(Exception):
+    """A validator the review runs (checkov, zizmor) is missing or gave no report; the message
+    says what to do."""
+
+
+def installed(tool: str, version: str) -> str:
+    """The path of ``tool`` on PATH, or a ToolError with the command that installs CI's version."""
+    if (path := shutil.which(tool)) is None:
+        raise ToolError(
+            f"{tool} not found on PATH: install the version CI uses with "
+            f"`uv tool install {tool}=={version}`"
+        )
+    return path
 
 
 DEFAULT_APP_STACK = "{{ cookiecutter.__app_stack_name }}"

@@ -10,11 +10,12 @@ skips, with a warning, a workflow it cannot parse, and a broken workflow would p
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .project import installed
 
 ZIZMOR_VERSION = "1.32.0"  # as ZIZMOR_VERSION in .github/workflows/ci.yml
 PREFIX = "zizmor/"  # how the checklist names an audit: zizmor/unpinned-uses
@@ -23,10 +24,6 @@ PREFIX = "zizmor/"  # how the checklist names an audit: zizmor/unpinned-uses
 # for a misspelt or an online-only audit, so such a proof would pass forever: the review fails it
 # as drift until the audit is shown to work and added here.
 AUDITS = frozenset({"unpinned-uses", "excessive-permissions", "concurrency-limits"})
-
-
-class ZizmorError(Exception):
-    """zizmor is not installed; the message says how to install it."""
 
 
 @dataclass
@@ -65,13 +62,13 @@ def findings_for(report: list[dict[str, Any]]) -> Findings:
 
 def run_zizmor(root: Path) -> Findings:
     """zizmor over root/.github, offline; a failed run is a ``failure``, never a clean result."""
-    zizmor = shutil.which("zizmor")
-    if zizmor is None:
-        raise ZizmorError(
-            "zizmor not found on PATH: install the version CI uses with "
-            f"`uv tool install zizmor=={ZIZMOR_VERSION}`"
-        )
-    command = [zizmor, "--offline", "--strict-collection", "--persona", "pedantic"]
+    command = [
+        installed("zizmor", ZIZMOR_VERSION),
+        "--offline",
+        "--strict-collection",
+        "--persona",
+        "pedantic",
+    ]
     # --no-exit-codes: exit 0 with findings too, so that any other exit is zizmor failing.
     command += ["--no-exit-codes", "--format", "json", ".github"]
     done = subprocess.run(  # noqa: S603 (fixed arguments)
