@@ -70,13 +70,8 @@ def read_report(path: Path, root: Path) -> Results:
 
 def run_checkov(root: Path) -> Results:
     """checkov over infra/ with this repository's policies, offline (no guideline download)."""
-    command = [
-        installed("checkov", CHECKOV_VERSION),
-        "--directory",
-        str(root / "infra"),
-        "--framework",
-        "cloudformation",
-    ]
+    checkov = installed("checkov", CHECKOV_VERSION)
+    command = [checkov, "--directory", str(root / "infra"), "--framework", "cloudformation"]
     command += ["--external-checks-dir", str(root / POLICIES), "--skip-download", "-o", "json"]
     environment = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
     done = subprocess.run(  # noqa: S603 (fixed arguments)

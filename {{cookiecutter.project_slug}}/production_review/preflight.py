@@ -24,11 +24,10 @@ from typing import Any
 
 import yaml
 
-from .project import APP_PARAMETERS, GITHUB_REPOSITORY
+from .project import APP_PARAMETERS, GITHUB_OIDC_HOST, GITHUB_REPOSITORY
 
 DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
-OIDC_HOST = "token.actions.githubusercontent.com"
-SUB_KEY = f"{OIDC_HOST}:sub"
+SUB_KEY = f"{GITHUB_OIDC_HOST}:sub"
 # Service Quotas codes (Service Quotas console / ListServiceQuotas) for what the app stack uses.
 VPCS_PER_REGION = ("vpc", "L-F678F1CE")
 ELASTIC_IPS = ("ec2", "L-0263D0A3")
@@ -87,10 +86,10 @@ def check_bedrock(client: Callable[[str], Any], parameters: dict[str, str]) -> l
 
 def check_oidc_provider(client: Callable[[str], Any]) -> list[Finding]:
     providers = client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"]
-    if any(p["Arn"].endswith(f"oidc-provider/{OIDC_HOST}") for p in providers):
+    if any(p["Arn"].endswith(f"oidc-provider/{GITHUB_OIDC_HOST}") for p in providers):
         return []
     return problem(
-        f"no IAM OIDC provider for {OIDC_HOST}: create the bootstrap stack with "
+        f"no IAM OIDC provider for {GITHUB_OIDC_HOST}: create the bootstrap stack with "
         "CreateGitHubOidcProvider=true (README, From zero)"
     )
 

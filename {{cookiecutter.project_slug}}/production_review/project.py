@@ -31,6 +31,7 @@ DEFAULT_APP_STACK = "{{ cookiecutter.__app_stack_name }}"
 DEFAULT_BOOTSTRAP_STACK = "{{ cookiecutter.__bootstrap_stack_name }}"
 DEFAULT_REGION = "{{ cookiecutter.aws_region }}"
 GITHUB_REPOSITORY = "{{ cookiecutter.github_repository }}"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"  # the issuer GitHub Actions tokens name
 
 CHECKLIST = "PRODUCTION_CHECKLIST.md"
 APP_TEMPLATE = "infra/app.yaml"

@@ -28,6 +28,7 @@ from .project import (
     APP_PARAMETERS,
     APP_TEMPLATE,
     BOOTSTRAP_TEMPLATE,
+    GITHUB_OIDC_HOST,
     GITHUB_REPOSITORY,
     HEALTH_PATH,
     SECRET_NAME,
@@ -174,7 +175,6 @@ def check(function: Callable[[Repo], list[str]]) -> Callable[[Repo], list[str]]:
 # The deployed parameters (infra/app-parameters.json): checkov sees only the template's defaults.
 
 SIGN_IN_MODES = ("cognito", "oidc")
-GITHUB_OIDC = "token.actions.githubusercontent.com"
 CREDENTIALS = "configure-aws-credentials"  # the action that assumes an AWS role
 
 
@@ -238,16 +238,16 @@ def deploy_role_trust(repo: Repo) -> list[str]:
     problems, trusted = [], 0
     for role_name, role in of_type(repo.bootstrap, "AWS::IAM::Role").items():
         for statement in (role.get("AssumeRolePolicyDocument") or {}).get("Statement") or []:
-            if GITHUB_OIDC not in json.dumps(statement.get("Principal")):
+            if GITHUB_OIDC_HOST not in json.dumps(statement.get("Principal")):
                 continue
             trusted += 1
             conditions = statement.get("Condition") or {}
-            aud = (conditions.get("StringEquals") or {}).get(f"{GITHUB_OIDC}:aud")
+            aud = (conditions.get("StringEquals") or {}).get(f"{GITHUB_OIDC_HOST}:aud")
             if aud not in ("sts.amazonaws.com", ["sts.amazonaws.com"]):
                 problems.append(f"{role_name}: aud must be sts.amazonaws.com under StringEquals")
             subs = []
             for operator, tests in conditions.items():
-                if (value := (tests or {}).get(f"{GITHUB_OIDC}:sub")) is not None:
+                if (value := (tests or {}).get(f"{GITHUB_OIDC_HOST}:sub")) is not None:
                     subs += as_list(value)
                     if operator not in ("StringEquals", "StringLike"):
                         problems.append(f"{role_name}: sub condition under {operator}")

@@ -62,13 +62,8 @@ def findings_for(report: list[dict[str, Any]]) -> Findings:
 
 def run_zizmor(root: Path) -> Findings:
     """zizmor over root/.github, offline; a failed run is a ``failure``, never a clean result."""
-    command = [
-        installed("zizmor", ZIZMOR_VERSION),
-        "--offline",
-        "--strict-collection",
-        "--persona",
-        "pedantic",
-    ]
+    zizmor = installed("zizmor", ZIZMOR_VERSION)
+    command = [zizmor, "--offline", "--strict-collection", "--persona", "pedantic"]
     # --no-exit-codes: exit 0 with findings too, so that any other exit is zizmor failing.
     command += ["--no-exit-codes", "--format", "json", ".github"]
     done = subprocess.run(  # noqa: S603 (fixed arguments)

@@ -107,7 +107,7 @@ class Account:
         iam = boto3.client("iam", region_name=REGION)
         if self.oidc_provider:
             iam.create_open_id_connect_provider(
-                Url=f"https://{preflight.OIDC_HOST}", ClientIDList=["sts.amazonaws.com"]
+                Url=f"https://{project.GITHUB_OIDC_HOST}", ClientIDList=["sts.amazonaws.com"]
             )
         role = iam.create_role(
             RoleName="deploy", AssumeRolePolicyDocument=trust(self.trusted_subject)
