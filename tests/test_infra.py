@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.support.bakery import VARIATIONS, Baker
-from tests.support.checkov import checkov_results
+from tests.support.checkov import checkov_results, validator_environment
 from tests.support.cloudformation import Evaluator, load_template
 from tests.support.stack_parameters import APP_OPTIONS, CERTIFICATE, IMAGE, OIDC, OIDC_SECRET
 
@@ -120,13 +118,6 @@ def test_cfn_lint_reports_nothing(baked: Baked) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-def checkov_binary() -> str:
-    found = shutil.which("checkov") or str(Path.home() / ".local/bin/checkov")
-    if not Path(found).exists():
-        pytest.fail("checkov is missing: uv tool install checkov==3.3.30 (as .ci/run does)")
-    return found
-
-
 # What checkov must find across the option sets: the review's own sign-in policy (AUTH-1 of
 # PRODUCTION_CHECKLIST.md) failing the task definition of a stack whose SignIn is disabled.
 EXPECTED_FINDINGS = [
@@ -146,9 +137,8 @@ def test_checkov_passes_every_option(baked: Baked, tmp_path: Path) -> None:
     for name, overrides in BOOTSTRAP_OPTIONS.items():
         (tmp_path / f"bootstrap-{name}.yaml").write_text(with_defaults(bootstrap_text, overrides))
     templates = sorted(tmp_path.glob("*.yaml"))
-    command = [checkov_binary(), "--external-checks-dir", str(baked.infra / "checks")]
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
-    results = checkov_results(command, templates, env)
+    command = ["checkov", "--external-checks-dir", str(baked.infra / "checks")]
+    results = checkov_results(command, templates, validator_environment())
     failed = sorted(
         f"{Path(c['file_abs_path']).name}: {c['check_id']} {c['resource']}"
         for c in results["failed_checks"]

@@ -32,23 +32,16 @@ import pytest
 import yaml
 
 from tests.support.bakery import VARIATIONS, Baker
-from tests.support.checkov import checkov_results
+from tests.support.checkov import (
+    CHECKOV_VERSION,
+    ZIZMOR_VERSION,
+    checkov_results,
+    validator_environment,
+)
 from tests.support.cloudformation import load_template
-
-CHECKOV_VERSION = "3.3.30"  # as .ci/run installs it and the generated ci.yml pins it
-ZIZMOR_VERSION = "1.32.0"  # likewise
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-def checkov_environment() -> dict[str, str]:
-    """checkov and zizmor on PATH (.ci/run installs both in ~/.local/bin), checkov offline."""
-    path = f"{Path.home() / '.local/bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-    for tool, version in (("checkov", CHECKOV_VERSION), ("zizmor", ZIZMOR_VERSION)):
-        if shutil.which(tool, path=path) is None:
-            pytest.fail(f"{tool} is missing: uv tool install {tool}=={version}")
-    return {**os.environ, "PATH": path, "BC_SKIP_MAPPING": "TRUE"}
 
 
 def run_review(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
@@ -58,7 +51,7 @@ def run_review(project: Path, *options: str) -> subprocess.CompletedProcess[str]
         capture_output=True,
         text=True,
         check=False,
-        env=checkov_environment(),
+        env=validator_environment(),
     )
 
 
@@ -967,7 +960,7 @@ def checkov_once(folder: Path, policies: Path, checks: list[str]) -> list[dict[s
     report is ~3 MB a project otherwise."""
     command = ["checkov", "--external-checks-dir", str(policies), "--check", ",".join(checks)]
     templates = sorted(p for t in TEMPLATES for p in folder.glob(f"*/{t}"))
-    results = checkov_results(command, templates, checkov_environment())
+    results = checkov_results(command, templates, validator_environment())
     assert not results["parsing_errors"]
     keep = ("check_id", "resource", "file_abs_path")
     return [
@@ -1032,7 +1025,7 @@ def test_the_documented_command_passes_on_a_fresh_bake(baked: Path, tmp_path: Pa
     """Exactly what the README and CI run: `uv run python scripts/review.py --static`, in a copy
     (it installs the project's environment)."""
     project = copy_project(baked, tmp_path / baked.name)
-    environment = {k: v for k, v in checkov_environment().items() if k != "VIRTUAL_ENV"}
+    environment = {k: v for k, v in validator_environment().items() if k != "VIRTUAL_ENV"}
     result = subprocess.run(
         ["uv", "run", "--locked", "python", "scripts/review.py", "--static"],
         cwd=project,
@@ -1046,7 +1039,7 @@ def test_the_documented_command_passes_on_a_fresh_bake(baked: Path, tmp_path: Pa
 
 
 def test_without_checkov_the_review_says_how_to_install_it(baked: Path) -> None:
-    environment = {**checkov_environment(), "PATH": str(Path(sys.executable).parent)}
+    environment = {**validator_environment(), "PATH": str(Path(sys.executable).parent)}
     result = subprocess.run(
         [sys.executable, str(baked / "scripts/review.py"), "--static"],
         capture_output=True,
@@ -1062,7 +1055,7 @@ def test_without_zizmor_the_review_says_how_to_install_it(baked: Path, tmp_path:
     """checkov's results come from a report, and PATH has no zizmor (nor anything else)."""
     report = tmp_path / "checkov.json"
     report.write_text(json.dumps({"check_type": "cloudformation", "results": {}}))
-    environment = {**checkov_environment(), "PATH": str(tmp_path)}
+    environment = {**validator_environment(), "PATH": str(tmp_path)}
     result = subprocess.run(
         [
             sys.executable,

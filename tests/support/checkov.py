@@ -17,15 +17,31 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.cloudformation import load_template
 
 FLAGS = ("--framework", "cloudformation", "--skip-download", "--output", "json")  # offline
+# The validators the generated review runs from PATH, as .ci/run installs them and the generated
+# ci.yml pins them (tests/test_workflows.py holds the pins equal).
+CHECKOV_VERSION = "3.3.30"
+ZIZMOR_VERSION = "1.32.0"
+
+
+def validator_environment() -> dict[str, str]:
+    """checkov and zizmor on PATH (.ci/run installs both in ~/.local/bin), checkov offline."""
+    path = f"{Path.home() / '.local/bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    for tool, version in (("checkov", CHECKOV_VERSION), ("zizmor", ZIZMOR_VERSION)):
+        if shutil.which(tool, path=path) is None:
+            pytest.fail(f"{tool} is missing: uv tool install {tool}=={version}")
+    return {**os.environ, "PATH": path, "BC_SKIP_MAPPING": "TRUE"}
 
 
 def condition_inputs(template: Path) -> dict[str, str]:
