@@ -105,10 +105,10 @@ def template_source(context: dict[str, Any]) -> tuple[TemplateSource, list[str]]
             f"the template checkout has uncommitted changes; {CRUFT_FILE} records its last commit "
             f"{commit[:12]}, so the first `cruft update` will treat those changes as yours"
         )
+    origin = git(repo_dir, "remote", "get-url", "origin")
     if os.path.isabs(os.path.expanduser(typed)):
         # A local checkout: recorded as a path, as `cruft create` would, and useless anywhere else.
         template = toplevel
-        origin = git(repo_dir, "remote", "get-url", "origin")
         hint = f" (this checkout's origin is {origin})" if origin else ""
         warnings.append(
             f'{CRUFT_FILE} records the local path {template}: point its "template" at the '
@@ -116,7 +116,6 @@ def template_source(context: dict[str, Any]) -> tuple[TemplateSource, list[str]]
         )
     else:
         # A URL or abbreviation (gh:owner/name): cookiecutter cloned it, so origin is the URL.
-        origin = git(repo_dir, "remote", "get-url", "origin")
         if not origin:
             raise NoSource(f"the template clone at {repo_dir} has no 'origin' remote")
         template = origin
